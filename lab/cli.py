@@ -1,0 +1,63 @@
+"""The ``facelab`` command line: one entry point, one module per subcommand in ``lab/commands/``.
+
+Each subcommand module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a
+function of the parsed arguments returning an exit code). ``main(argv)`` returns the exit code, so tests
+call it directly. User errors (bad input, missing weights) print one line and exit non-zero; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "build_parser"]
+
+# Subcommands, in the order --help lists them.
+COMMAND_MODULES = (
+    "models",
+)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from datasets.errors import DataError
+    from lab.checkpoint import CheckpointError
+
+    return (DataError, CheckpointError, FileNotFoundError, ValueError, NotImplementedError)
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facelab",
+        description="facelab: talking-head face animation as an ultra-low-bitrate video-conferencing codec.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"lab.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as e:
+        if args.debug:
+            raise
+        msg = str(e).strip().splitlines()
+        print(f"facelab {args.command}: error: {msg[0] if msg else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

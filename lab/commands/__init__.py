@@ -1,0 +1,1 @@
+"""Subcommands of the ``facelab`` CLI (one module each; see :mod:`lab.cli`)."""

@@ -1,0 +1,1 @@
+"""Evaluation metrics as the field computes them: L1, AKD, AED, LPIPS, PSNR, SSIM, with provenance."""
