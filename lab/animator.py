@@ -84,6 +84,9 @@ class Animator(nn.Module):
     info: AnimatorInfo = AnimatorInfo(name="animator", description="")
     #: whether the model has learnable weights that must come from a checkpoint to be meaningful
     needs_weights: bool = True
+    #: the resolved config (FOMM's YAML layout: ``dataset_params``, ``model_params``, ``train_params``, ...);
+    #: trainable models set it from their packaged YAML plus overrides
+    config: dict = {}
 
     # ------------------------------------------------------------------ interface
     def encode_source(self, source: Tensor) -> SourceState:
@@ -131,6 +134,14 @@ class Animator(nn.Module):
         The default (for models without a keypoint representation) returns the driving motion unchanged.
         """
         return motion_driving
+
+    def training_objective(self, train_params: dict):
+        """The :class:`lab.objective.Objective` (losses) the common trainer optimises.
+
+        Args:
+            train_params: the ``train_params`` section of the model's YAML (loss weights, scales, ...).
+        """
+        raise NotImplementedError(f"animator '{self.name}' is not trainable")
 
     def encoder_modules(self) -> dict[str, nn.Module]:
         """Sub-modules that run on the sender (counted as the encoder in Table 1)."""
