@@ -37,6 +37,7 @@ __all__ = [
 _BUILTIN_MODULES = (
     "lab.static",
     "baselines.monkey_net",
+    "baselines.x2face",
 )
 
 _entrypoints: dict[str, Callable[..., Animator]] = {}

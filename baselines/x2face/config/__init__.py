@@ -1,0 +1,1 @@
+"""Packaged configs of X2Face (a package so that the YAML ships in wheels)."""
