@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 # Subcommands, in the order --help lists them.
 COMMAND_MODULES = (
     "models",
+    "metrics",
+    "train",
 )
 
 

@@ -36,6 +36,7 @@ __all__ = [
 # Modules whose import registers the built-in animators (imported on first registry query).
 _BUILTIN_MODULES = (
     "lab.static",
+    "lab.models.ultralight",
     "baselines.monkey_net",
     "baselines.x2face",
 )

@@ -1,0 +1,102 @@
+"""``facelab train``, ``facelab export-weights`` and ``facelab export-frames``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register", "add_train_arguments", "main_train"]
+
+TRAIN_HELP = """\
+Train a registered animator on VoxCeleb-format data with the common trainer. Rerunning the same command
+resumes from the newest checkpoint in --out. Multi-process / multi-machine: launch the same arguments with
+`torchrun --nproc_per_node K -m lab.train ...` (add --nnodes/--node_rank/--rdzv_endpoint for several machines).
+"""
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="registered animator name (see `facelab models`)")
+    p.add_argument("--data", required=True,
+                   help="VoxCeleb-layout root (train/ test/), the shared data folder (MANIFEST.csv), or a .npz frame "
+                        "archive from `facelab export-frames`")
+    p.add_argument("--out", required=True, help="run folder: config.yaml, checkpoints/, tb/, log.csv")
+    p.add_argument("--config", help="YAML deep-merged over the model's own config (FOMM layout: train_params, ...)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    p.add_argument("--split", default="train", help="data split to train on (default: train)")
+    p.add_argument("--batch-size", type=int, help="per-process batch size (overrides train_params.batch_size)")
+    p.add_argument("--num-workers", type=int, help="DataLoader workers per process")
+    p.add_argument("--device", help="force a device, e.g. cpu or cuda:0 (default: this rank's GPU, else CPU)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from lab.train import train
+
+    overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers}
+    summary = train(args.model, args.data, args.out, config=args.config, max_steps=args.max_steps, split=args.split,
+                    device=args.device, overrides={k: v for k, v in overrides.items() if v is not None},
+                    progress=not args.no_progress)
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def _run_export_weights(args: argparse.Namespace) -> int:
+    from lab.train import export_inference_weights
+
+    path = export_inference_weights(args.run, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, fp16)")
+    return 0
+
+
+def _run_export_frames(args: argparse.Namespace) -> int:
+    from lab.train.data import export_frames, load_videos
+
+    videos = load_videos(args.data, split=args.split, frame_shape=(args.size, args.size, 3),
+                         max_frames_per_video=args.max_frames, frame_stride=args.stride)
+    path = export_frames(videos, args.out)
+    n = sum(len(v.frames) for v in videos)
+    print(f"wrote {path}: {len(videos)} videos, {n} frames, {path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an animator (resumable; torchrun for several processes)",
+                       description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(p)
+    p.set_defaults(func=_run_train)
+
+    p = sub.add_parser("export-weights", help="write an fp16 inference file from a training run",
+                       description="Export the newest checkpoint of a run folder (or a checkpoint file) as an fp16 "
+                                   ".safetensors file with its metadata (data, steps, GPU-minutes, losses used).")
+    p.add_argument("run", help="run folder or checkpoint file")
+    p.add_argument("out", help="output .safetensors path")
+    p.set_defaults(func=_run_export_weights)
+
+    p = sub.add_parser("export-frames", help="pack a data split into one .npz frame archive",
+                       description="Decode (and face-crop where needed) every video of a split at SIZE x SIZE and "
+                                   "write one uint8 .npz archive that `facelab train --data` reads: a compact file "
+                                   "to carry a prepared data set to a GPU machine.")
+    p.add_argument("data", help="VoxCeleb-layout root or the shared data folder")
+    p.add_argument("out", help="output .npz path")
+    p.add_argument("--split", default="train")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--max-frames", type=int, help="at most this many frames per video")
+    p.add_argument("--stride", type=int, default=1, help="keep every k-th frame")
+    p.set_defaults(func=_run_export_frames)
+
+
+def main_train(argv: list[str] | None = None) -> int:
+    """Entry of ``python -m lab.train`` (torchrun): the ``facelab train`` arguments."""
+    p = argparse.ArgumentParser(prog="python -m lab.train", description=TRAIN_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return _run_train(args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"lab.train: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Models designed in facelab (the proposed animator)."""

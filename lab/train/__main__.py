@@ -1,0 +1,7 @@
+"""``python -m lab.train`` / ``torchrun --nproc_per_node K -m lab.train``: same arguments as ``facelab train``."""
+
+import sys
+
+from lab.commands.train import main_train
+
+sys.exit(main_train())

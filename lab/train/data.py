@@ -1,0 +1,279 @@
+"""Training data: pairs of frames from the same video (FOMM's ``FramesDataset`` + ``DatasetRepeater``).
+
+Sources, all giving ``(N, H, W, 3)`` uint8 RGB frames at the config's ``frame_shape``:
+
+* a **VoxCeleb-layout** folder (``<root>/train|test/<video>.mp4`` or ``<video>/`` frame folders);
+* the **shared data set** (a folder holding ``MANIFEST.csv``; the split comes from ``splits.csv``);
+* a **frame archive** (``.npz`` written by :func:`export_frames`): every frame of every video in one
+  uint8 array plus offsets and names, to carry a prepared data set to a GPU machine in one file.
+
+Videos are decoded once into memory (a VoxCeleb-scale set needs pre-extracted archives or a frame cap:
+``max_frames_per_video``). Frames that are not already ``frame_shape`` are face-cropped with
+:mod:`datasets.crop` when it can run here (dlib), or resized when they are square.
+
+Determinism (for exact resume): the sampler tags each index with its epoch; a sample's augmentation is
+drawn from a generator seeded by ``(seed, epoch, index)``, never from global state, so a resumed run
+sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+__all__ = [
+    "VideoFrames",
+    "PairDataset",
+    "EpochBatchSampler",
+    "load_videos",
+    "export_frames",
+    "describe_videos",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoFrames:
+    """One decoded training video: ``frames`` is ``(N, H, W, 3)`` uint8 RGB."""
+
+    name: str
+    frames: np.ndarray
+    source: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _fit_frames(frames: np.ndarray, path: str, size: tuple[int, int]) -> np.ndarray:
+    """Bring decoded frames to ``size``: as is, resized (square-ish), or face-cropped (other shapes)."""
+    h, w = frames.shape[1:3]
+    if (h, w) == tuple(size):
+        return frames
+    if abs(h - w) <= 0.02 * max(h, w):
+        return _resize_stack(frames, size)
+    try:
+        from datasets.crop import crop_frames
+    except ImportError as e:  # dlib absent (e.g. a bare GPU machine)
+        raise RuntimeError(
+            f"{path}: {w}x{h} frames need a face crop, which needs dlib here; prepare the data set on a machine "
+            "with facelab's face extra (`facelab export-frames`) and train from the archive"
+        ) from e
+    return crop_frames(frames, size=size)
+
+
+def _resize_stack(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty((len(frames), size[0], size[1], 3), np.uint8)
+    for i, f in enumerate(frames):
+        out[i] = np.asarray(Image.fromarray(f).resize((size[1], size[0]), Image.BICUBIC))
+    return out
+
+
+def _video_paths(data: str | os.PathLike, split: str) -> list[tuple[str, Path]]:
+    root = Path(data)
+    if (root / "MANIFEST.csv").is_file():
+        from datasets.shared import SharedData
+
+        sd = SharedData(root)
+        items = [it for kind in ("clip", "frames") for it in sd.items(kind=kind, split=split)]
+        return sorted((it.file, Path(it.path)) for it in items)
+    from datasets.voxceleb import VoxCelebFolder
+
+    return [(it.name, Path(it.path)) for it in VoxCelebFolder(root, split=split)]
+
+
+def load_videos(
+    data: str | os.PathLike,
+    split: str = "train",
+    frame_shape: Sequence[int] = (256, 256, 3),
+    max_frames_per_video: int | None = None,
+    frame_stride: int = 1,
+) -> list[VideoFrames]:
+    """Decode every video of ``split`` into memory at ``frame_shape``.
+
+    Args:
+        data: a VoxCeleb-layout root, the shared data root, or a ``.npz`` frame archive.
+        split: ``"train"`` or ``"test"`` (ignored for archives, which hold one split).
+        frame_shape: ``[H, W, 3]``.
+        max_frames_per_video: keep at most this many frames per video (after the stride).
+        frame_stride: keep every k-th frame.
+    """
+    size = (int(frame_shape[0]), int(frame_shape[1]))
+    p = Path(data)
+    if p.suffix == ".npz":
+        return _load_archive(p, size, max_frames_per_video, frame_stride)
+    from datasets.video import open_media
+
+    videos = []
+    for name, path in _video_paths(p, split):
+        media = open_media(path)
+        stop = None if max_frames_per_video is None else max_frames_per_video * frame_stride
+        frames = np.stack(list(media.iter_frames(stop=stop, step=frame_stride)))
+        videos.append(VideoFrames(name=name, frames=_fit_frames(frames, str(path), size), source=str(path)))
+    if not videos:
+        raise ValueError(f"no {split} videos found in {data}")
+    return videos
+
+
+def _load_archive(path: Path, size, max_frames, stride) -> list[VideoFrames]:
+    with np.load(path, allow_pickle=False) as z:
+        frames, offsets, names = z["frames"], z["offsets"], z["names"]
+    if frames.shape[1:3] != size:
+        got = f"{frames.shape[2]}x{frames.shape[1]}"
+        raise ValueError(f"{path}: archive frames are {got}, the config wants {size[1]}x{size[0]}")
+    out = []
+    for i, name in enumerate(names):
+        v = frames[offsets[i] : offsets[i + 1]][::stride]
+        if max_frames is not None:
+            v = v[:max_frames]
+        out.append(VideoFrames(name=str(name), frames=v, source=f"{path}::{name}"))
+    return out
+
+
+def export_frames(videos: Sequence[VideoFrames], out: str | os.PathLike) -> Path:
+    """Write videos to one ``.npz`` frame archive (``frames`` uint8, ``offsets``, ``names``)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(v.frames) for v in videos]).astype(np.int64)
+    np.savez(
+        out,
+        frames=np.concatenate([v.frames for v in videos]),
+        offsets=offsets,
+        names=np.array([v.name for v in videos]),
+    )
+    return out
+
+
+def describe_videos(videos: Sequence[VideoFrames], data: str, split: str) -> dict:
+    """What the run was trained on, for checkpoints and exported weights."""
+    return {
+        "data": str(data),
+        "split": split,
+        "videos": len(videos),
+        "frames": int(sum(len(v.frames) for v in videos)),
+        "frame_shape": list(videos[0].frames.shape[1:]) if videos else None,
+        "names": [v.name for v in videos],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+class PairDataset(Dataset):
+    """Two random frames of the same video, augmented identically (FOMM's training sampling).
+
+    An index encodes ``epoch * len(self) + i`` (see :class:`EpochBatchSampler`); item ``i`` is video
+    ``i % num_videos`` (``num_repeats`` passes per epoch).
+
+    Returns:
+        ``{"source": (3,H,W) float [0,1], "driving": (3,H,W) float [0,1], "video": int}``.
+    """
+
+    def __init__(self, videos: Sequence[VideoFrames], num_repeats: int = 1, augmentation_params: dict | None = None,
+                 seed: int = 0) -> None:
+        if not videos:
+            raise ValueError("PairDataset needs at least one video")
+        self.videos = list(videos)
+        self.num_repeats = int(num_repeats)
+        self.aug = augmentation_params or {}
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.num_repeats
+
+    def __getitem__(self, tagged: int) -> dict:
+        epoch, i = divmod(int(tagged), len(self))
+        rng = np.random.default_rng([self.seed, epoch, i])
+        vid = i % len(self.videos)
+        frames = self.videos[vid].frames
+        n = len(frames)
+        a, b = rng.choice(n, size=2, replace=n < 2)
+        pair = np.stack([frames[a], frames[b]]).astype(np.float32) / 255.0  # (2, H, W, 3)
+        pair = self._augment(pair, rng)
+        t = torch.from_numpy(np.ascontiguousarray(pair)).permute(0, 3, 1, 2)
+        return {"source": t[0], "driving": t[1], "video": vid}
+
+    def _augment(self, pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        flip = self.aug.get("flip_param", {})
+        if flip.get("time_flip") and rng.random() < 0.5:
+            pair = pair[::-1]
+        if flip.get("horizontal_flip") and rng.random() < 0.5:
+            pair = pair[:, :, ::-1]
+        jit = self.aug.get("jitter_param")
+        if jit:
+            pair = _color_jitter(pair, rng, **jit)
+        return pair
+
+
+def _color_jitter(x: np.ndarray, rng: np.random.Generator, brightness=0.0, contrast=0.0, saturation=0.0,
+                  hue=0.0) -> np.ndarray:
+    """torchvision ColorJitter's four operations with one random draw shared by all frames of ``x``."""
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    ops = rng.permutation(4)
+    fb = rng.uniform(max(0, 1 - brightness), 1 + brightness)
+    fc = rng.uniform(max(0, 1 - contrast), 1 + contrast)
+    fs = rng.uniform(max(0, 1 - saturation), 1 + saturation)
+    fh = rng.uniform(-hue, hue)
+    gray = lambda y: (y @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]  # noqa: E731
+    for op in ops:
+        if op == 0 and brightness:
+            x = x * fb
+        elif op == 1 and contrast:
+            x = (x - gray(x).mean(axis=(1, 2, 3), keepdims=True)) * fc + gray(x).mean(axis=(1, 2, 3), keepdims=True)
+        elif op == 2 and saturation:
+            g = gray(x)
+            x = (x - g) * fs + g
+        elif op == 3 and hue:
+            hsv = rgb2hsv(np.clip(x, 0, 1))
+            hsv[..., 0] = (hsv[..., 0] + fh) % 1.0
+            x = hsv2rgb(hsv)
+        x = np.clip(x, 0, 1)
+    return x.astype(np.float32)
+
+
+class EpochBatchSampler(Sampler[list[int]]):
+    """Resumable distributed batches: a :class:`DistributedSampler` per epoch, indices tagged with the epoch.
+
+    Yields batches of ``epoch * len(dataset) + i`` starting at global step ``start_step``; steps run
+    across epochs until ``total_steps``. Every rank gets the same number of batches (drop_last).
+    """
+
+    def __init__(self, dataset_len: int, batch_size: int, num_replicas: int = 1, rank: int = 0, seed: int = 0,
+                 start_step: int = 0, total_steps: int | None = None) -> None:
+        self.n = dataset_len
+        self.batch_size = batch_size
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = seed
+        self.start_step = start_step
+        self.steps_per_epoch = dataset_len // (batch_size * num_replicas)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{dataset_len} samples per epoch are fewer than one global batch ({batch_size} x {num_replicas} "
+                "processes): raise num_repeats or lower batch_size"
+            )
+        self.total_steps = total_steps
+
+    def __len__(self) -> int:
+        return max(0, (self.total_steps or 0) - self.start_step)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        step = self.start_step
+        while self.total_steps is None or step < self.total_steps:
+            epoch, pos = divmod(step, self.steps_per_epoch)
+            ds = DistributedSampler(range(self.n), num_replicas=self.num_replicas, rank=self.rank, shuffle=True,
+                                    seed=self.seed, drop_last=True)
+            ds.set_epoch(epoch)
+            idx = list(ds)
+            for b in range(pos, self.steps_per_epoch):
+                if self.total_steps is not None and step >= self.total_steps:
+                    return
+                yield [epoch * self.n + i for i in idx[b * self.batch_size : (b + 1) * self.batch_size]]
+                step += 1
+

@@ -1,0 +1,401 @@
+"""The common trainer: every animator, one CPU, one GPU or many machines (torchrun + DDP).
+
+``train(...)`` is what ``facelab train`` and ``torchrun -m lab.train`` call. It
+
+* initialises ``torch.distributed`` when launched by torchrun (gloo on CPU, nccl on CUDA) and wraps the
+  model's generator and discriminator sides (:mod:`lab.objective`) in separate DDPs;
+* samples pairs of frames from the same video (:mod:`lab.train.data`) with a resumable distributed
+  sampler, and seeds each step's RNG from ``(seed, step, rank)``, so a run killed and resumed from its
+  last checkpoint follows the same trajectory as an uninterrupted one;
+* uses bf16 autocast on CUDA (``amp``), gradient clipping, FOMM's Adam (betas 0.5, 0.999) and MultiStepLR;
+* logs TensorBoard scalars and image grids, a CSV of losses and a tqdm bar on rank 0;
+* writes ``weights_only``-safe checkpoints (model, discriminator, optimisers, step, config, data
+  description, device time, losses used) and resumes from the newest one in the run folder.
+
+Imports only what a bare GPU machine has (torch, numpy, PIL, yaml, tqdm, tensorboard); the data layer
+imports PyAV/dlib lazily and falls back to OpenCV for decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+
+from lab.train.config import load_yaml, resolve_run_config
+from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
+
+__all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_animator"]
+
+log = logging.getLogger("facelab.train")
+
+CKPT_DIR = "checkpoints"
+KILL_ENV = "FACELAB_TRAIN_KILL_AT_STEP"  # fault injection for resume tests: hard-exit after this step
+
+
+# ---------------------------------------------------------------------------------------------- setup
+def _dist_setup() -> tuple[int, int, int]:
+    """(rank, world, local_rank); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def _device(local_rank: int, requested: str | None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def build_animator(model: str, config: dict | None = None):
+    """Build a registered animator from a (possibly partial) run config."""
+    import inspect
+
+    from lab.registry import animator_entrypoint
+
+    entry = animator_entrypoint(model)
+    target = entry.__init__ if isinstance(entry, type) else entry
+    if config is not None and "config" in inspect.signature(target).parameters:
+        animator = entry(config=config)
+    else:
+        animator = entry()
+        if config is not None:
+            animator.config = config
+    return animator
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """Newest ``checkpoints/step_*.pt`` in a run folder, or None."""
+    d = Path(run_dir) / CKPT_DIR
+    cks = sorted(d.glob("step_*.pt")) if d.is_dir() else []
+    return cks[-1] if cks else None
+
+
+def _save_checkpoint(run_dir: Path, state: dict, keep: int = 3) -> Path:
+    d = run_dir / CKPT_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"step_{state['step']:08d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a kill never leaves a half-written checkpoint under the real name
+    for old in sorted(d.glob("step_*.pt"))[:-keep]:
+        old.unlink()
+    return path
+
+
+def _lr_factor(step: int, milestones_steps: list[int]) -> float:
+    return 0.1 ** sum(step >= m for m in milestones_steps)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or amp in ("off", "none", False, None):
+        return None
+    return {"auto": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+# ---------------------------------------------------------------------------------------------- train
+def train(
+    model: str,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    config: str | os.PathLike | dict | None = None,
+    max_steps: int | None = None,
+    split: str = "train",
+    device: str | None = None,
+    overrides: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train ``model`` on ``data`` into the run folder ``out`` (resuming from its newest checkpoint).
+
+    Args:
+        model: a registered animator name.
+        data: VoxCeleb-layout root, shared data root, or ``.npz`` frame archive.
+        out: run folder (config.yaml, checkpoints/, tb/, log.csv, meta.json).
+        config: a YAML path or dict deep-merged over the model's own config.
+        max_steps: stop after this many steps (overrides ``train_params.max_steps`` / ``num_epochs``).
+        split: data split to train on.
+        device: force a device (default: this process's CUDA device, else CPU).
+        overrides: extra ``train_params`` values (e.g. ``{"batch_size": 4}``).
+        progress: tqdm bar on rank 0.
+
+    Returns:
+        summary dict (``step``, ``resumed_from``, ``losses`` of the last step, ``run_dir``, ...).
+    """
+    rank, world, local = _dist_setup()
+    dev = _device(local, device)
+    run_dir = Path(out)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- config & resume
+    ckpt_path = latest_checkpoint(run_dir)
+    ckpt = None
+    if ckpt_path is not None:
+        from lab.checkpoint import safe_load
+
+        ckpt = safe_load(ckpt_path)
+        if ckpt.get("model_name") != model:
+            raise ValueError(f"{run_dir} holds a run of '{ckpt.get('model_name')}', not '{model}': use another --out")
+        cfg = ckpt["config"]
+        if max_steps is not None:
+            cfg["train_params"]["max_steps"] = max_steps
+    else:
+        user = load_yaml(config) if isinstance(config, (str, os.PathLike)) else config
+        base = build_animator(model).config
+        cfg = resolve_run_config(base, user, max_steps=max_steps, **(overrides or {}))
+    tp, dp = cfg["train_params"], cfg["dataset_params"]
+
+    animator = build_animator(model, cfg).to(dev)
+    objective = animator.training_objective(tp)
+    gen_side = objective.generator.to(dev)
+    disc_side = objective.discriminator.to(dev) if objective.discriminator is not None else None
+    gen_side.attach_discriminator(disc_side.discriminator if disc_side is not None else None)
+
+    # --- data
+    videos = load_videos(data, split=split, frame_shape=dp["frame_shape"],
+                         max_frames_per_video=dp.get("max_frames_per_video"), frame_stride=dp.get("frame_stride", 1))
+    dataset = PairDataset(videos, num_repeats=tp["num_repeats"], augmentation_params=dp.get("augmentation_params"),
+                          seed=tp["seed"])
+    bs = int(tp["batch_size"])
+    steps_per_epoch = len(dataset) // (bs * world)
+    total = int(tp["max_steps"]) if tp.get("max_steps") else steps_per_epoch * int(tp["num_epochs"])
+    milestones = [int(m) * steps_per_epoch for m in tp.get("epoch_milestones") or []]
+
+    # --- optimisers
+    enc_ids = {id(p) for m in animator.encoder_modules().values() for p in m.parameters()}
+    disc_ids = {id(p) for p in disc_side.parameters()} if disc_side is not None else set()
+    gen_params = [p for p in gen_side.parameters() if p.requires_grad and id(p) not in disc_ids]
+    groups = [
+        {"params": [p for p in gen_params if id(p) in enc_ids], "lr": tp.get("lr_kp_detector", tp["lr_generator"])},
+        {"params": [p for p in gen_params if id(p) not in enc_ids], "lr": tp["lr_generator"]},
+    ]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    opt = torch.optim.Adam(groups, betas=(0.5, 0.999))
+    opt_d = None
+    if disc_side is not None:
+        opt_d = torch.optim.Adam(disc_side.parameters(), lr=tp["lr_discriminator"], betas=(0.5, 0.999))
+        for g in opt_d.param_groups:
+            g["initial_lr"] = g["lr"]
+
+    start = 0
+    device_seconds = 0.0
+    if ckpt is not None:
+        from lab.checkpoint import load_state_dict_strict
+
+        load_state_dict_strict(animator, ckpt["model"], what=f"resume {ckpt_path}")
+        opt.load_state_dict(ckpt["optimizer"])
+        if disc_side is not None and ckpt.get("discriminator") is not None:
+            load_state_dict_strict(disc_side.discriminator, ckpt["discriminator"], what="discriminator")
+            opt_d.load_state_dict(ckpt["optimizer_discriminator"])
+        start = int(ckpt["step"])
+        device_seconds = float(ckpt.get("device_seconds", 0.0))
+        if rank == 0:
+            print(f"facelab train: resuming from {ckpt_path.name} at step {start} (of {total})", flush=True)
+
+    # --- DDP
+    gen_run, disc_run = gen_side, disc_side
+    if world > 1:
+        # A discriminator registered inside the animator (official checkpoints hold one) is trained by its
+        # own DDP below; the generator-side DDP must not reduce it.
+        disc_tensors = {id(t) for t in [*disc_side.parameters(), *disc_side.buffers()]} if disc_side else set()
+        ignore = [n for n, t in [*gen_side.named_parameters(), *gen_side.named_buffers()] if id(t) in disc_tensors]
+        if ignore:
+            DDP._set_params_and_buffers_to_ignore_for_model(gen_side, ignore)
+        ids = [dev.index] if dev.type == "cuda" else None
+        gen_run = DDP(gen_side, device_ids=ids)
+        if disc_side is not None:
+            disc_run = DDP(disc_side, device_ids=ids)
+
+    # --- run folder (rank 0)
+    data_desc = describe_videos(videos, str(data), split)
+    writer = None
+    if rank == 0:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": model, **cfg}, sort_keys=False))
+        meta = {"model": model, "world_size": world, "device": str(dev), "data": data_desc,
+                "objective": objective.description, "total_steps": total, "steps_per_epoch": steps_per_epoch}
+        (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb"))
+
+    sampler = EpochBatchSampler(len(dataset), bs, num_replicas=world, rank=rank, seed=tp["seed"], start_step=start,
+                                total_steps=total)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=int(tp.get("num_workers", 0)),
+                        pin_memory=dev.type == "cuda")
+    amp_dtype = _amp_dtype(tp.get("amp", "auto"), dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    clip = float(tp.get("grad_clip") or 0.0)
+    kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+
+    bar = None
+    if rank == 0 and progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=start, desc=f"train {model}", dynamic_ncols=True)
+
+    animator.train()
+    step = start
+    last_losses: dict[str, float] = {}
+    csv_f = open(run_dir / "log.csv", "a", newline="") if rank == 0 else None  # noqa: SIM115
+    csv_w = None
+    try:
+        for batch in loader:
+            t0 = time.perf_counter()
+            torch.manual_seed(hash((int(tp["seed"]), step, rank)) % (2**63))
+            lr_f = _lr_factor(step, milestones)
+            for o in (opt, opt_d):
+                if o is not None:
+                    for g in o.param_groups:
+                        g["lr"] = g["initial_lr"] * lr_f
+            source = batch["source"].to(dev, non_blocking=True)
+            driving = batch["driving"].to(dev, non_blocking=True)
+            ac = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+            with ac:
+                losses, generated = gen_run(source, driving)
+                loss = sum(losses.values())
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if clip > 0:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(gen_params, clip)
+            scaler.step(opt)
+            scaler.update()
+            if disc_run is not None and opt_d is not None:
+                opt_d.zero_grad(set_to_none=True)  # drop grads the generator's GAN loss left here
+                with ac:
+                    d_losses = disc_run(source, driving, {k: _detach(v) for k, v in generated.items()})
+                    d_loss = sum(d_losses.values())
+                d_loss.backward()
+                if clip > 0:
+                    torch.nn.utils.clip_grad_norm_(disc_side.parameters(), clip)
+                opt_d.step()
+                losses = {**losses, **d_losses}
+            step += 1
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            device_seconds += (time.perf_counter() - t0) * (world if dev.type == "cuda" else 0)
+            last_losses = _reduce_losses(losses, world)
+
+            if rank == 0:
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{sum(last_losses.values()):.4f}")
+                if step % int(tp.get("log_every", 10)) == 0 or step == total:
+                    for k, v in last_losses.items():
+                        writer.add_scalar(f"loss/{k}", v, step)
+                    writer.add_scalar("lr", groups[-1]["initial_lr"] * lr_f, step)
+                if csv_w is None:
+                    csv_w = csv.writer(csv_f)
+                    if csv_f.tell() == 0:
+                        csv_w.writerow(["step", "loss", *sorted(last_losses)])
+                total_loss = sum(last_losses.values())
+                csv_w.writerow([step, f"{total_loss:.6f}", *(f"{last_losses[k]:.6f}" for k in sorted(last_losses))])
+                csv_f.flush()
+                if step % int(tp.get("image_every", 250)) == 0 or step == total:
+                    from lab.train.visual import training_grid
+
+                    writer.add_image("source|driving|prediction", training_grid(source, driving, generated), step)
+                if step % int(tp.get("checkpoint_every", 500)) == 0 or step == total:
+                    _save_checkpoint(run_dir, {
+                        "model_name": model,
+                        "model": animator.state_dict(),
+                        "discriminator": disc_side.discriminator.state_dict() if disc_side is not None else None,
+                        "optimizer": opt.state_dict(),
+                        "optimizer_discriminator": opt_d.state_dict() if opt_d is not None else None,
+                        "step": step,
+                        "epoch": step // max(1, steps_per_epoch),
+                        "config": cfg,
+                        "data": data_desc,
+                        "objective": objective.description,
+                        "device_seconds": device_seconds,
+                        "device_type": dev.type,
+                        "world_size": world,
+                        "last_losses": last_losses,
+                    })
+            if world > 1:
+                dist.barrier()
+            if kill_at and step == kill_at:
+                os._exit(137)  # simulated kill -9 (tests of resume)
+    finally:
+        if bar is not None:
+            bar.close()
+        if csv_f is not None:
+            csv_f.close()
+        if writer is not None:
+            writer.close()
+    if world > 1:
+        dist.destroy_process_group()
+    return {"run_dir": str(run_dir), "step": step, "resumed_from": start if ckpt is not None else None,
+            "total_steps": total, "losses": last_losses, "device_seconds": device_seconds}
+
+
+def _detach(v):
+    if isinstance(v, torch.Tensor):
+        return v.detach()
+    if isinstance(v, dict):
+        return {k: _detach(x) for k, x in v.items()}
+    return v
+
+
+def _reduce_losses(losses: dict[str, torch.Tensor], world: int) -> dict[str, float]:
+    names = sorted(losses)
+    vec = torch.stack([losses[k].detach().float() for k in names])
+    if world > 1:
+        dist.all_reduce(vec)
+        vec /= world
+    return {k: float(v) for k, v in zip(names, vec.cpu())}
+
+
+# ---------------------------------------------------------------------------------------------- export
+def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write an fp16 ``.safetensors`` inference file from a run's newest checkpoint, with its metadata.
+
+    The metadata records the model, its config, the data it saw, steps, device-minutes and losses used.
+    """
+    from lab import __version__
+    from lab.checkpoint import load_state_dict_strict, safe_load, save_inference_weights
+
+    src = Path(run_dir_or_ckpt)
+    ck_path = latest_checkpoint(src) if src.is_dir() else src
+    if ck_path is None:
+        raise FileNotFoundError(f"no checkpoint in {src}/{CKPT_DIR}")
+    ck = safe_load(ck_path)
+    animator = build_animator(ck["model_name"], ck["config"])
+    load_state_dict_strict(animator, ck["model"], what=str(ck_path))
+    minutes = ck.get("device_seconds", 0.0) / 60.0
+    data = dict(ck.get("data") or {})
+    meta = {
+        "model": ck["model_name"],
+        "steps": ck["step"],
+        "device_type": ck.get("device_type"),
+        "world_size": ck.get("world_size"),
+        "gpu_minutes": round(minutes, 2) if ck.get("device_type") == "cuda" else 0.0,
+        "data": data,
+        "losses": ck.get("objective"),
+        "last_losses": ck.get("last_losses"),
+        "model_params": ck["config"].get("model_params"),
+        "facelab_version": __version__,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_checkpoint": ck_path.name,
+    }
+    return save_inference_weights(animator, out, meta=meta, dtype=torch.float16)
+
