@@ -1,0 +1,41 @@
+"""Pieces shared by the functional metrics: reduction, and the per-frame status codes of skipped frames."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["Reduction", "OK", "NO_FACE_PRED", "NO_FACE_GT", "STATUSES", "_reduce", "_nanmean", "_check_reduction"]
+
+Reduction = Literal["mean", "none"]
+
+#: the frame was scored
+OK = "ok"
+#: no face detected in the generated (predicted) frame: skipped, as pose-evaluation does
+NO_FACE_PRED = "no_face_pred"
+#: no face detected in the ground-truth frame: skipped and counted apart (pose-evaluation would crash)
+NO_FACE_GT = "no_face_gt"
+STATUSES = (OK, NO_FACE_PRED, NO_FACE_GT)
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"Argument `reduction` must be one of ('mean', 'none'), but got {reduction!r}")
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the scored frames (NaN marks a skipped frame); NaN when no frame was scored."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0 or np.all(np.isnan(v)):
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inf - inf in PSNR of identical frames
+        return float(np.nanmean(v))
+
+
+def _reduce(values: np.ndarray, reduction: Reduction) -> float | np.ndarray:
+    """``"mean"``: :func:`_nanmean` (pooled over frames); ``"none"``: the per-frame ``(N,)`` float64 array."""
+    _check_reduction(reduction)
+    return _nanmean(values) if reduction == "mean" else np.asarray(values, dtype=np.float64)
