@@ -8,6 +8,7 @@ whose released ``x2face_model.pth`` loads here unchanged.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,10 +26,28 @@ from lab.checkpoint import (
 )
 from lab.registry import register_animator
 
-__all__ = ["X2FaceAnimator", "load_official_state_dict", "CONFIG_PATH"]
+__all__ = ["X2FaceAnimator", "load_config", "load_official_state_dict", "CONFIG_PATH"]
 
 CONFIG_PATH = Path(__file__).resolve().parent / "config" / "x2face-256.yaml"
 OFFICIAL_CODE = "oawiles/X2Face@cecfbfaa4c820293cbbb1978c3ddb247f67f3af8"
+
+
+def _merge(base: dict, override: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def load_config(config: str | os.PathLike | Mapping | None = None, inner_nc: int | None = None) -> dict:
+    """The packaged ``x2face-256.yaml`` deep-merged with ``config`` (a YAML path or a mapping) and ``inner_nc``."""
+    cfg = yaml.safe_load(CONFIG_PATH.read_text())
+    if config is not None:
+        user = yaml.safe_load(Path(config).read_text()) if isinstance(config, (str, os.PathLike)) else config
+        cfg = _merge(cfg, user or {})
+    if inner_nc is not None:
+        cfg["model_params"]["inner_nc"] = int(inner_nc)
+    return cfg
 
 
 def load_official_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict] | None:
@@ -67,7 +86,10 @@ class X2FaceAnimator(Animator):
     identity: ``animate(relative=True)`` drives with the absolute driving code, as the official demo does.
 
     Args:
-        inner_nc: driving-network bottleneck channels (128 in the released model) = values sent per frame.
+        inner_nc: driving-network bottleneck channels (128 in the released model) = values sent per frame;
+            overrides ``config``.
+        config: a run config (path or mapping) deep-merged over the packaged ``config/x2face-256.yaml``
+            (the trainer passes its resolved config here).
     """
 
     name = "x2face"
@@ -86,16 +108,14 @@ class X2FaceAnimator(Animator):
         extra={"values_per_frame": 128, "fomm_values_per_frame": 60},
     )
 
-    def __init__(self, inner_nc: int = 128) -> None:
+    def __init__(self, inner_nc: int | None = None, config: str | os.PathLike | Mapping | None = None) -> None:
         super().__init__()
-        cfg = yaml.safe_load(CONFIG_PATH.read_text())
-        cfg["model_params"]["inner_nc"] = inner_nc
-        self.config = cfg
-        params = cfg["model_params"]
+        self.config = load_config(config, inner_nc=inner_nc)
+        params = self.config["model_params"]
         self.model = UnwrappedFaceWeightedAverage(
-            output_num_channels=params["output_num_channels"],
-            input_num_channels=params["input_num_channels"],
-            inner_nc=params["inner_nc"],
+            output_num_channels=int(params["output_num_channels"]),
+            input_num_channels=int(params["input_num_channels"]),
+            inner_nc=int(params["inner_nc"]),
         )
 
     # ------------------------------------------------------------------ interface
