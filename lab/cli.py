@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "models",
     "metrics",
     "train",
+    "efficiency",
     "crop",
 )
 

@@ -162,6 +162,7 @@ def train(
         cfg = resolve_run_config(base, user, max_steps=max_steps, **(overrides or {}))
     tp, dp = cfg["train_params"], cfg["dataset_params"]
 
+    torch.manual_seed(int(tp["seed"]))  # same initial weights on every rank and every rerun
     animator = build_animator(model, cfg).to(dev)
     objective = animator.training_objective(tp)
     gen_side = objective.generator.to(dev)
@@ -209,6 +210,8 @@ def train(
         start = int(ckpt["step"])
         device_seconds = float(ckpt.get("device_seconds", 0.0))
         if rank == 0:
+            _truncate_log(run_dir / "log.csv", start)
+        if rank == 0:
             print(f"facelab train: resuming from {ckpt_path.name} at step {start} (of {total})", flush=True)
 
     # --- DDP
@@ -221,6 +224,10 @@ def train(
         if ignore:
             DDP._set_params_and_buffers_to_ignore_for_model(gen_side, ignore)
         ids = [dev.index] if dev.type == "cuda" else None
+        if dev.type == "cuda":  # FOMM trains with synchronised BatchNorm across GPUs
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(gen_side)
+            if disc_side is not None:
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(disc_side)
         gen_run = DDP(gen_side, device_ids=ids)
         if disc_side is not None:
             disc_run = DDP(disc_side, device_ids=ids)
@@ -346,6 +353,15 @@ def train(
         dist.destroy_process_group()
     return {"run_dir": str(run_dir), "step": step, "resumed_from": start if ckpt is not None else None,
             "total_steps": total, "losses": last_losses, "device_seconds": device_seconds}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows of steps after ``step`` (logged by a killed run after its last checkpoint)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= step]
+    path.write_text("".join(keep))
 
 
 def _detach(v):
