@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "median) of each model's encoder (extract_motion on one frame), decoder (encode_source + render, the whole "
         "generator forward) and render (per frame with a cached source), with ratios to the reference model.",
     )
-    p.add_argument("--models", default="ultralight,fomm", help="comma-separated animator names (default: ultralight,fomm)")
+    p.add_argument("--models", default="ultralight,fomm", help="comma-separated animator names")
     p.add_argument("--reference", default="fomm", help="model the ratios are taken against")
     p.add_argument("--no-latency", action="store_true", help="count params and MACs only")
     p.add_argument("--threads", type=int, help="torch threads for latency (default: torch's)")
@@ -55,17 +55,20 @@ def format_table(rows: list[dict], reference: str) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lat = f"{r['latency_ms']:.2f}" if r.get("latency_ms") else "-"
-        ratio = lambda k, f: f.format(r[k]) if r.get(k) is not None else "-"  # noqa: E731
         paper = PAPER_TABLE1.get((r["model"], r["part"]))
         ptxt = f"{paper[0] / 1e6:.2f} M, {_si(paper[1])}, {paper[2]} ms" if paper else ""
         lines.append(
             f"{r['model']:<12} {r['part']:<8} {r['params']:>12,} {_si(r['macs']):>10} {r['flops'] / 1e9:>8.2f} "
-            f"{lat:>11} {ratio('params_ratio', '{:.3f}'):>10} {ratio('macs_ratio', '{:.3f}'):>9} "
-            f"{ratio('x_faster', '{:.1f}x'):>9}   {ptxt}"
+            f"{lat:>11} {_fmt(r, 'params_ratio', '{:.3f}'):>10} {_fmt(r, 'macs_ratio', '{:.3f}'):>9} "
+            f"{_fmt(r, 'x_faster', '{:.1f}x'):>9}   {ptxt}"
         )
     lines.append(f"MACs = FlopCounterMode FLOPs / 2 (conv/matmul only); ratios against '{reference}' in the same run; "
                  f"'decoder' = encode_source + render, 'render' = per frame with the source encoded once.")
     return "\n".join(lines)
+
+
+def _fmt(row: dict, key: str, fmt: str) -> str:
+    return fmt.format(row[key]) if row.get(key) is not None else "-"
 
 
 def _si(x: float) -> str:

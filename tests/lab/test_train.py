@@ -143,7 +143,8 @@ def test_single_process_train_export_and_load(tmp_path):
     assert (tmp_path / "run" / "config.yaml").is_file()
     out = tmp_path / "w.safetensors"
     assert main(["export-weights", str(tmp_path / "run"), str(out)]) == 0
-    m = create_animator("ultralight", checkpoint=out, config=yaml.safe_load((tmp_path / "run" / "config.yaml").read_text()))
+    run_cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    m = create_animator("ultralight", checkpoint=out, config=run_cfg)
     assert m.checkpoint_meta["steps"] == 2
     assert m.checkpoint_meta["data"]["videos"] == 2
     assert "perceptual" in m.checkpoint_meta["losses"]
