@@ -37,6 +37,7 @@ __all__ = [
 _BUILTIN_MODULES = (
     "lab.static",
     "lab.models.ultralight",
+    "baselines.fomm",
     "baselines.monkey_net",
     "baselines.x2face",
 )
