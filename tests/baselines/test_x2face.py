@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -212,17 +214,28 @@ def test_render_equals_model_forward_exactly(animator):
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 def _legacy_official_save(obj, path):
-    """Save like the official pytorch-0.2 file: the legacy (non-zip) serialisation."""
-    torch.save(obj, path, _use_new_zipfile_serialization=False)
+    """Save like the official pytorch-0.2 file: legacy (non-zip) format, tensors pickled as 0.2 did
+    (``torch._utils._rebuild_tensor(storage, offset, size, stride)``, not today's ``_rebuild_tensor_v2``)."""
+
+    def reduce_v02(self, proto):
+        return torch._utils._rebuild_tensor, (self.storage(), self.storage_offset(), tuple(self.size()), self.stride())
+
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage deprecation
+        mp.setattr(torch.Tensor, "__reduce_ex__", reduce_v02)
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
 
 
 def test_official_checkpoint_loads_through_registry(tmp_path, golden_weights):
-    sd = dict(golden_weights)  # no num_batches_tracked, as saved by torch 0.2
+    sd = OrderedDict(golden_weights)  # no num_batches_tracked, as saved by torch 0.2
     assert not any(k.endswith("num_batches_tracked") for k in sd)
     optimizer = {"state": {}, "param_groups": [{"lr": 1e-3, "momentum": 0.9, "dampening": 0, "weight_decay": 0,
                                                 "nesterov": False, "params": list(range(136))}]}
     path = tmp_path / "x2face_model.pth"
     _legacy_official_save({"state_dict": sd, "optimizer": optimizer}, path)
+    with open(path, "rb") as f:  # the pickle comes before the storages in the legacy format
+        head = f.read(1 << 20)
+    assert b"_rebuild_tensor" in head and b"_rebuild_tensor_v2" not in head
     m = create_animator("x2face", checkpoint=path)
     assert not m.training and m.checkpoint_meta["format"] == "x2face-official"
     assert m.checkpoint_meta["has_optimizer"] and m.checkpoint_meta["path"] == str(path)
