@@ -23,13 +23,16 @@ Rotation: a display rotation stored in a video (phone clips filmed upright) is a
 stream tagged -90° yields 720×1280 frames and ``info`` reports 720×1280.
 
 Decoding errors (choice): :func:`open_media` decodes the first frame, so a file that is not a video, is
-truncated before its index (an mp4 cut before its ``moov`` atom) or has no frame raises
-:class:`~datasets.errors.DataError` at once. A decoding error *after* at least one frame has been
-yielded stops the iteration with a :class:`DataWarning` naming the file and how many frames were
+truncated before its index (an mp4 cut before its ``moov`` atom, the usual case) or has no frame raises
+:class:`~datasets.errors.DataError` at once. A file whose index is intact but whose data is cut (an mp4
+written with ``+faststart``, then cut) opens with a :class:`DataWarning` ("... is truncated ...") and
+yields the frames it holds; ``num_frames`` counts those. A decoding error *after* at least one frame has
+been yielded stops the iteration with a :class:`DataWarning` naming the file and how many frames were
 decoded; the frames decoded so far are kept (a phone upload with a broken tail stays usable). The same
-warning is given when a stream ends before the frame count in its header. Code that must not accept a
-short clip (evaluation) turns the warning into an error with
-``warnings.simplefilter("error", DataWarning)``.
+warning is given when a stream ends before its packet count. Code that must not accept a short clip
+(evaluation) turns the warnings into errors with ``warnings.simplefilter("error", DataWarning)``.
+Note: the shared set's ``clips/jixinya+EAMM/sad.mp4`` is such a cut file in its source repository (157
+frames indexed, 110 present; its MANIFEST row says 110), so opening it warns.
 """
 
 from __future__ import annotations
@@ -209,6 +212,7 @@ def _probe_av(path: Path) -> tuple[MediaInfo, bool, float]:
         container.seek(0)
         n = sum(1 for pkt in container.demux(stream) if pkt.size)
         exact = True
+        _warn_if_truncated(path, stream, n)
         if fps <= 0:
             fps = 25.0
             warnings.warn(f"{path}: no frame rate in the file, assuming 25 fps", DataWarning, stacklevel=3)
@@ -219,6 +223,24 @@ def _probe_av(path: Path) -> tuple[MediaInfo, bool, float]:
     if int(round(rotation / 90.0)) % 2:
         width, height = height, width
     return MediaInfo(width, height, n, fps, has_audio, codec), exact, rotation
+
+
+def _warn_if_truncated(path: Path, stream, readable: int) -> None:
+    """Warn when the container's index (mp4/mov sample table) points past the end of the file."""
+    size = path.stat().st_size
+    try:
+        end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
+    except (AttributeError, TypeError):  # no index support in this PyAV
+        return
+    if end > size:
+        listed = int(stream.frames or 0)
+        of = f" of the {listed} its index lists" if listed > readable else ""
+        warnings.warn(
+            f"{path} is truncated: the file ends before the data its index lists; {readable} frames{of} are "
+            "readable and used",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 def _probe_cv2(path: Path) -> MediaInfo:
@@ -477,7 +499,7 @@ class Media:
         if index < 0:
             raise DataError(f"{self.path} has no decodable video frames")
         if self._frames_exact and index + 1 < expected:
-            self._stopped_early(index + 1, f"the stream ended before the {self.info.num_frames} frames in its header")
+            self._stopped_early(index + 1, f"the stream ended before its {self.info.num_frames} frames")
 
     def _iter_cv2(self, start: int, stop: int | None, step: int) -> Iterator[Frame]:
         cv2 = _import_cv2()
