@@ -41,19 +41,26 @@ def kp2gaussian(kp: dict[str, Tensor], spatial_size: tuple[int, int], kp_varianc
     Returns:
         ``(..., K, h, w)`` values in ``(0, 1]``.
     """
-    mean = kp["mean"]
+    mean = kp["mean"].float()
     lead = mean.shape[:-1]
-    grid = make_coordinate_grid(spatial_size, mean.dtype, mean.device)
-    grid = grid.view((1,) * len(lead) + grid.shape)
-    mean_sub = grid - mean.view(*lead, 1, 1, 2)  # (..., K, h, w, 2)
-    if kp_variance == "matrix":
-        inv_var = matrix_inverse(kp["var"]).view(*lead, 1, 1, 2, 2)
-        under_exp = torch.matmul(torch.matmul(mean_sub.unsqueeze(-2), inv_var), mean_sub.unsqueeze(-1))
-        return torch.exp(-0.5 * under_exp.squeeze(-1).squeeze(-1))
-    if kp_variance == "single":
-        return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp["var"])
-    _check_kp_variance(kp_variance)
-    return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp_variance)
+    with _full_precision(mean):
+        grid = make_coordinate_grid(spatial_size, mean.dtype, mean.device)
+        grid = grid.view((1,) * len(lead) + grid.shape)
+        mean_sub = grid - mean.view(*lead, 1, 1, 2)  # (..., K, h, w, 2)
+        if kp_variance == "matrix":
+            inv_var = matrix_inverse(kp["var"].float()).view(*lead, 1, 1, 2, 2)
+            under_exp = torch.matmul(torch.matmul(mean_sub.unsqueeze(-2), inv_var), mean_sub.unsqueeze(-1))
+            return torch.exp(-0.5 * under_exp.squeeze(-1).squeeze(-1))
+        if kp_variance == "single":
+            return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp["var"].float())
+        _check_kp_variance(kp_variance)
+        return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp_variance)
+
+
+def _full_precision(t: Tensor):
+    """Autocast off: keypoint moments, covariance inverses and singular values stay float32 under AMP
+    (bf16 would make ``smallest_singular`` cancel to 0 and the covariances NaN). A no-op without autocast."""
+    return torch.autocast(device_type=t.device.type, enabled=False)
 
 
 def gaussian2kp(
@@ -73,24 +80,26 @@ def gaussian2kp(
         (``'single'``).
     """
     h, w = heatmap.shape[3:]
-    heatmap = heatmap.unsqueeze(-1) + 1e-7  # (B, K, D, h, w, 1)
-    grid = make_coordinate_grid((h, w), heatmap.dtype, heatmap.device).view(1, 1, 1, h, w, 2)
-    mean = (heatmap * grid).sum(dim=(3, 4))  # (B, K, D, 2)
-    kp = {"mean": mean.permute(0, 2, 1, 3)}
-    if kp_variance == "matrix":
-        mean_sub = grid - mean.unsqueeze(-2).unsqueeze(-2)  # (B, K, D, h, w, 2)
-        var = torch.matmul(mean_sub.unsqueeze(-1), mean_sub.unsqueeze(-2))  # (B, K, D, h, w, 2, 2)
-        var = (var * heatmap.unsqueeze(-1)).sum(dim=(3, 4)).permute(0, 2, 1, 3, 4)
-        if clip_variance:
-            sg = smallest_singular(var).unsqueeze(-1)  # (B, D, K, 1, 1)
-            var = torch.clamp(sg, min=clip_variance) * var / sg
-        kp["var"] = var
-    elif kp_variance == "single":
-        mean_sub = grid - mean.unsqueeze(-2).unsqueeze(-2)
-        var = (mean_sub**2 * heatmap).sum(dim=(3, 4)).mean(dim=-1, keepdim=True)  # (B, K, D, 1)
-        kp["var"] = var.unsqueeze(-1).permute(0, 2, 1, 3, 4)
-    else:
-        _check_kp_variance(kp_variance)
+    heatmap = heatmap.float()
+    with _full_precision(heatmap):
+        heatmap = heatmap.unsqueeze(-1) + 1e-7  # (B, K, D, h, w, 1)
+        grid = make_coordinate_grid((h, w), heatmap.dtype, heatmap.device).view(1, 1, 1, h, w, 2)
+        mean = (heatmap * grid).sum(dim=(3, 4))  # (B, K, D, 2)
+        kp = {"mean": mean.permute(0, 2, 1, 3)}
+        if kp_variance == "matrix":
+            mean_sub = grid - mean.unsqueeze(-2).unsqueeze(-2)  # (B, K, D, h, w, 2)
+            var = torch.matmul(mean_sub.unsqueeze(-1), mean_sub.unsqueeze(-2))  # (B, K, D, h, w, 2, 2)
+            var = (var * heatmap.unsqueeze(-1)).sum(dim=(3, 4)).permute(0, 2, 1, 3, 4)
+            if clip_variance:
+                sg = smallest_singular(var).unsqueeze(-1)  # (B, D, K, 1, 1)
+                var = torch.clamp(sg, min=clip_variance) * var / sg
+            kp["var"] = var
+        elif kp_variance == "single":
+            mean_sub = grid - mean.unsqueeze(-2).unsqueeze(-2)
+            var = (mean_sub**2 * heatmap).sum(dim=(3, 4)).mean(dim=-1, keepdim=True)  # (B, K, D, 1)
+            kp["var"] = var.unsqueeze(-1).permute(0, 2, 1, 3, 4)
+        else:
+            _check_kp_variance(kp_variance)
     return kp
 
 
@@ -138,7 +147,8 @@ class KPDetector(nn.Module):
         """``x``: ``(B, C, D, H, W)`` -> ``{'mean': (B, D, K, 2), 'var': (B, D, K, 2, 2)}`` (for ``'matrix'``)."""
         if self.scale_factor != 1:
             x = F.interpolate(x, scale_factor=(1, self.scale_factor, self.scale_factor))  # nearest
-        heatmap = self.predictor(x)  # (B, K, D, h, w)
+        heatmap = self.predictor(x).float()  # (B, K, D, h, w); float32 from here on, also under AMP
         shape = heatmap.shape
-        heatmap = F.softmax(heatmap.view(shape[0], shape[1], shape[2], -1) / self.temperature, dim=3).view(shape)
+        with _full_precision(heatmap):
+            heatmap = F.softmax(heatmap.view(shape[0], shape[1], shape[2], -1) / self.temperature, dim=3).view(shape)
         return gaussian2kp(heatmap, self.kp_variance, self.clip_variance)
