@@ -1,0 +1,172 @@
+"""Run animators on frames: the one place the app and the CLI turn a source + driving clip into results.
+
+Frames enter and leave as ``(N, H, W, 3)`` uint8 RGB arrays (the data layer's format) and cross the
+animator interface as ``(N, 3, H, W)`` float tensors in [0, 1]. No UI, no file I/O here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lab.animator import Animator
+from lab.registry import create_animator
+
+__all__ = [
+    "to_tensor",
+    "to_uint8",
+    "LoadedAnimator",
+    "load_animator",
+    "animate_frames",
+    "AnimationResult",
+    "run_models",
+    "side_by_side",
+]
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """``(N, H, W, 3)`` or ``(H, W, 3)`` uint8 → ``(N, 3, H, W)`` float32 in [0, 1]."""
+    a = np.asarray(frames)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W, 3) or (H, W, 3) RGB frames, got shape {a.shape}")
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """``(N, 3, H, W)`` float in [0, 1] → ``(N, H, W, 3)`` uint8 (rounded, clipped)."""
+    return frames.detach().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+@dataclass
+class LoadedAnimator:
+    """An animator and what its weights are: ``weights`` is ``"trained: <file>"``, ``"random init"`` or
+    ``"none needed"``; ``note`` says why weights are missing (where to put the file)."""
+
+    model: Animator
+    weights: str
+    note: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return not self.model.needs_weights or self.weights.startswith("trained")
+
+
+def load_animator(name: str, checkpoint: str | None = "default") -> LoadedAnimator:
+    """Build ``name`` with its weights when they can be found, else randomly initialised (and say so).
+
+    Args:
+        name: a registered animator.
+        checkpoint: a path, ``"default"`` (the model's own file: shipped, ``$FACELAB_WEIGHTS`` or
+            ``$TORCH_HOME/hub/checkpoints``), or None for random weights.
+    """
+    probe = create_animator(name)
+    if not probe.needs_weights:
+        return LoadedAnimator(probe, "none needed")
+    if checkpoint is None:
+        return LoadedAnimator(probe, "random init")
+    try:
+        model = create_animator(name, checkpoint=checkpoint)
+    except FileNotFoundError as e:
+        return LoadedAnimator(probe, "random init", note=str(e))
+    return LoadedAnimator(model, f"trained: {model.checkpoint_meta.get('path', checkpoint)}")
+
+
+@torch.no_grad()
+def animate_frames(
+    model: Animator,
+    source: np.ndarray,
+    driving: np.ndarray | Iterable[np.ndarray],
+    relative: bool = False,
+    adapt_movement_scale: bool = True,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Animate ``source`` ``(H, W, 3)`` uint8 with ``driving`` frames ``(N, H, W, 3)`` uint8 (or chunks).
+
+    Frames must already be at ``model.input_size`` (crop/resize with :mod:`datasets`).
+
+    Returns:
+        ``(N, H, W, 3)`` uint8 predictions.
+    """
+    model = model.to(device).eval()
+    src = to_tensor(source)
+    if src.shape[-2:] != tuple(model.input_size):
+        raise ValueError(f"{model.name} expects {model.input_size[1]}x{model.input_size[0]} frames, "
+                         f"got {src.shape[-1]}x{src.shape[-2]}: crop or resize first")
+    if isinstance(driving, np.ndarray):
+        chunks = (to_tensor(driving[i : i + batch_size]) for i in range(0, len(driving), batch_size))
+    else:
+        chunks = (to_tensor(c) for c in driving)
+    out = [to_uint8(p) for p in model.animate(src, chunks, relative=relative,
+                                              adapt_movement_scale=adapt_movement_scale)]
+    return np.concatenate(out) if out else np.zeros((0, *source.shape), np.uint8)
+
+
+@dataclass
+class AnimationResult:
+    """One model's output on one source/driving pair."""
+
+    model: str
+    frames: np.ndarray  # (N, H, W, 3) uint8
+    weights: str
+    seconds: float
+    metrics: dict = field(default_factory=dict)  # name -> pooled value (vs the driving frames)
+
+
+def run_models(
+    names: Sequence[str],
+    source: np.ndarray,
+    driving: np.ndarray,
+    relative: bool = False,
+    metrics: Sequence[str] = ("l1", "psnr", "ssim"),
+    loaded: dict[str, LoadedAnimator] | None = None,
+) -> list[AnimationResult]:
+    """Animate one source with one driving clip by several models, side by side.
+
+    Args:
+        names: registered animators.
+        source: ``(H, W, 3)`` uint8.
+        driving: ``(N, H, W, 3)`` uint8 — also the ground truth of the metrics (self-reenactment reading;
+            for a cross-identity pair they measure distance to the driving frames, not quality).
+        relative: FOMM's animate mode instead of absolute (reconstruction) motion.
+        metrics: names from :mod:`metrics` computed per model against ``driving``.
+        loaded: a cache of :class:`LoadedAnimator` by name (filled in).
+    """
+    from metrics import functional as mf
+
+    loaded = {} if loaded is None else loaded
+    results = []
+    for name in names:
+        if name not in loaded:
+            loaded[name] = load_animator(name)
+        la = loaded[name]
+        t0 = time.perf_counter()
+        frames = animate_frames(la.model, source, driving, relative=relative)
+        dt = time.perf_counter() - t0
+        vals = {m: float(getattr(mf, m)(frames, driving)) for m in metrics}
+        results.append(AnimationResult(name, frames, la.weights, dt, vals))
+    return results
+
+
+def side_by_side(columns: Sequence[tuple[str, np.ndarray]], bar: int = 22) -> np.ndarray:
+    """Tile equal-length clips horizontally with a label bar above each: ``(N, H + bar, W * k, 3)`` uint8."""
+    from PIL import Image, ImageDraw
+
+    n = min(len(c[1]) for c in columns)
+    h, w = columns[0][1].shape[1:3]
+    out = np.zeros((n, h + bar, w * len(columns), 3), np.uint8)
+    header = Image.new("RGB", (w * len(columns), bar), (24, 24, 24))
+    draw = ImageDraw.Draw(header)
+    for j, (label, frames) in enumerate(columns):
+        if frames.shape[1:3] != (h, w):
+            raise ValueError(f"column '{label}' is {frames.shape[2]}x{frames.shape[1]}, expected {w}x{h}")
+        draw.text((j * w + 6, 5), label[: w // 7], fill=(235, 235, 235))
+        out[:, bar:, j * w : (j + 1) * w] = frames[:n]
+    out[:, :bar] = np.asarray(header)
+    return out

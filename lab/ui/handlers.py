@@ -1,0 +1,145 @@
+"""Handlers behind the Gradio app: file paths in, file paths and tables out; they call :mod:`lab` only.
+
+Every handler turns a bad input into a one-line message (``gr.Error`` in the app) and keeps earlier results:
+outputs are written to fresh files under the app's output folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
+
+__all__ = ["demo_files", "animate", "models_table", "efficiency_rows", "intro", "output_dir", "MODES",
+           "UserInputError"]
+
+MODES = ("reconstruction (absolute motion)", "animation (relative motion)")
+MAX_FRAMES_DEFAULT = 50
+_LOADED: dict[str, LoadedAnimator] = {}
+
+
+class UserInputError(ValueError):
+    """A one-line message for the user (the app shows it as an error toast)."""
+
+
+def output_dir() -> Path:
+    """Where the app writes results (``$FACELAB_OUTPUTS`` or a temp folder); created on demand."""
+    d = Path(os.environ.get("FACELAB_OUTPUTS") or Path(tempfile.gettempdir()) / "facelab-app")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def intro() -> str:
+    return (Path(__file__).with_name("intro.md")).read_text()
+
+
+@functools.cache
+def demo_files() -> tuple[str, str]:
+    """The embedded demo written once as files the UI components can show: (source png, driving mp4)."""
+    from PIL import Image
+
+    from datasets.demo import demo_driving, demo_fps, demo_source
+    from datasets.video import write_video
+
+    d = output_dir() / "demo"
+    d.mkdir(parents=True, exist_ok=True)
+    src, drv = d / "astronaut_source.png", d / "astronaut_driving.mp4"
+    if not src.is_file():
+        Image.fromarray(demo_source()).save(src)
+    if not drv.is_file():
+        write_video(drv, demo_driving(), fps=demo_fps(), crf=12)
+    return str(src), str(drv)
+
+
+def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, max_frames: int):
+    from datasets.errors import DataError
+    from datasets.uploads import upload_frames, upload_image
+
+    if not source_path:
+        raise UserInputError("choose a source image")
+    if not driving_path:
+        raise UserInputError("choose a driving clip")
+    try:
+        source = upload_image(source_path, crop=crop and not _is_crop(source_path))
+        driving = upload_frames(driving_path, crop=crop and not _is_crop(driving_path), max_frames=int(max_frames))
+    except DataError as e:
+        raise UserInputError(str(e)) from e
+    return source, driving
+
+
+def _is_crop(path: str) -> bool:
+    """Inputs already at 256×256 are taken as face crops (VoxCeleb format) and not cropped again."""
+    from datasets.uploads import validate_upload
+
+    info = validate_upload(path, max_frames=1).info
+    return (info.width, info.height) == (256, 256)
+
+
+def animate(source_path: str | None, driving_path: str | None, models: list[str] | None, mode: str = MODES[0],
+            crop: bool = True, max_frames: int = MAX_FRAMES_DEFAULT):
+    """Animate the source with the driving clip by each selected model.
+
+    Returns:
+        (path of the side-by-side mp4, metric rows ``[model, weights, L1, PSNR, SSIM, seconds]``, status markdown)
+    """
+    from datasets.video import open_media, write_video
+
+    if not models:
+        raise UserInputError("tick at least one model")
+    source, driving = _read_inputs(source_path, driving_path, crop, max_frames)
+    results = run_models(models, source, driving, relative=mode == MODES[1], loaded=_LOADED)
+    grid = side_by_side([("driving", driving)] + [(r.model, r.frames) for r in results])
+    try:
+        fps = open_media(driving_path).info.fps or 25.0
+    except Exception:  # noqa: BLE001 - fps is cosmetic here
+        fps = 25.0
+    out = output_dir() / f"animate-{uuid.uuid4().hex[:8]}.mp4"
+    write_video(out, _even(grid), fps=fps, crf=16)
+    rows = [[r.model, r.weights, round(r.metrics["l1"], 4), round(r.metrics["psnr"], 2), round(r.metrics["ssim"], 4),
+             round(r.seconds, 2)] for r in results]
+    status = f"{len(driving)} frames at {driving.shape[2]}x{driving.shape[1]}."
+    for r in results:
+        if r.weights.startswith("random"):
+            status += f"\n\n**{r.model} is randomly initialised** (its output is not meaningful): {_LOADED[r.model].note}"
+    return str(out), rows, status
+
+
+def _even(frames: np.ndarray) -> np.ndarray:
+    """Pad to even height/width (H.264 yuv420p needs them)."""
+    h, w = frames.shape[1:3]
+    return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+
+
+def models_table() -> list[list]:
+    """``[name, encoder params, decoder params, motion per frame, weights, description]`` per animator."""
+    from lab.registry import list_animators
+
+    rows = []
+    for name in list_animators():
+        la = _LOADED.get(name) or load_animator(name)
+        _LOADED[name] = la
+        m = la.model
+        rows.append([name, m.encoder_params, m.decoder_params, m.info.motion_description, la.weights,
+                     m.info.description])
+    return rows
+
+
+def efficiency_rows(models: list[str] | None) -> list[list]:
+    """Table 1 rows (params, MACs, GFLOPs) for the chosen models, no latency (seconds, not minutes)."""
+    from lab.efficiency import animator_costs
+
+    if not models:
+        raise UserInputError("tick at least one model")
+    rows = []
+    for name in models:
+        la = _LOADED.get(name) or load_animator(name)
+        _LOADED[name] = la
+        for c in animator_costs(la.model, latency=False):
+            rows.append([name, c.part, c.params, round(c.macs / 1e9, 4), round(c.flops / 1e9, 3)])
+    return rows
