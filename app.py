@@ -44,8 +44,8 @@ def build_demo() -> gr.Blocks:
                 max_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max driving frames")
                 run = gr.Button("Animate", variant="primary")
             result = gr.Video(label="driving | models", elem_id="result-video")
-            table = gr.Dataframe(headers=["model", "weights", "L1", "PSNR", "SSIM", "seconds"], label="Metrics vs driving",
-                                 elem_id="metrics-table")
+            table = gr.Dataframe(headers=["model", "weights", "L1", "PSNR", "SSIM", "seconds"],
+                                 label="Metrics vs driving", elem_id="metrics-table")
             status = gr.Markdown(elem_id="status")
             run.click(_guard(h.animate), [source, driving, models, mode, crop, max_frames], [result, table, status],
                       api_name="animate")

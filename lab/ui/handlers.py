@@ -106,7 +106,8 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
     status = f"{len(driving)} frames at {driving.shape[2]}x{driving.shape[1]}."
     for r in results:
         if r.weights.startswith("random"):
-            status += f"\n\n**{r.model} is randomly initialised** (its output is not meaningful): {_LOADED[r.model].note}"
+            note = _LOADED[r.model].note
+            status += f"\n\n**{r.model} is randomly initialised** (its output is not meaningful): {note}"
     return str(out), rows, status
 
 
