@@ -64,7 +64,7 @@ def weight_entry(path: str | os.PathLike) -> dict[str, str]:
     """``{"file", "sha256", "path"}`` of a weight file; the hash is cached per (path, size, mtime)."""
     from lab.checkpoint import file_sha256
 
-    p = Path(path).resolve()
+    p = Path(path).absolute()  # not resolve(): keep the name the file was placed under (symlinks)
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
     if key not in _hash_cache:

@@ -14,6 +14,7 @@ richzhang/PerceptualSimilarity, package ``lpips`` 0.1.4) needs two weight sets:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,9 @@ def load_lpips_alex(alexnet_weights: str | os.PathLike | None = None) -> tuple[n
     )
     import lpips
 
-    net = lpips.LPIPS(pretrained=True, net="alex", version="0.1", pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # torchvision's deprecation of lpips' `pretrained=` argument
+        warnings.simplefilter("ignore", UserWarning)
+        net = lpips.LPIPS(pretrained=True, net="alex", version="0.1", pnet_rand=True, verbose=False)
     state = safe_load(path)
     trunk = net.net.state_dict()  # keys slice{k}.{i}.{weight,bias}, i = index in torchvision's alexnet.features
     mapped, missing = {}, []
