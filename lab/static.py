@@ -6,7 +6,6 @@ reference frame. Its motion payload is an ``(N, 0)`` tensor, zero values per fra
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState
