@@ -16,7 +16,12 @@ Box rule (:func:`face_crop_box`):
 3. square of side ``median_side × (1 + 2 × margin)`` centred on the median face centre raised by
    ``shift_up × median_side``; enlarged if needed so that every kept box fits inside with 0.1 face sides
    to spare (the head may move);
-4. clamped to the frame: shifted inside, and shrunk to the frame's shorter side when it cannot fit.
+4. kept centred near a left/right frame edge: when that edge would leave the face centre more than 10 %
+   of the side off the crop centre (a face at the side of an already-cropped clip), the side shrinks
+   until it does not, but not below a margin of 0.15 (``MIN_MARGIN``): a tighter crop rather than an
+   off-centre face. Not vertically: VoxCeleb-format clips (the PC-AVS 224×224 ones) hold the face high
+   with the top of the head cut, and re-cropping such a clip should give the whole frame back;
+5. clamped to the frame: shifted inside, and shrunk to the frame's shorter side when it cannot fit.
 
 Margin: dlib's box spans about brows to chin and cheek to cheek. ``margin=0.4`` (crop side = 1.8 ×
 face box) and ``shift_up=0.08`` reproduce the framing of the VoxCeleb/FOMM-style 256×256 clips of the
@@ -72,6 +77,8 @@ MAX_DETECTIONS = 40  # frames sampled for detection per clip
 CNN_FALLBACK_FRAMES = 3  # frames tried with the (slow) CNN when HOG found nothing
 CROP_DETECTORS = ("auto", "hog", "cnn", "none")  # none: centred square, no detection
 _CONTAIN_PAD = 0.1  # face sides kept between any detected box and the crop edge
+MIN_MARGIN = 0.15  # the crop may shrink to this margin to keep a face near the frame edge centred
+MAX_OFFCENTRE = 0.1  # of the crop side: how far the face centre may sit from the crop centre before shrinking
 
 CropBox = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)`` square, half-open, in source pixels, inside the frame."""
@@ -146,7 +153,13 @@ def face_crop_box(
     pad = _CONTAIN_PAD * s
     for b in kept:  # every kept face fits, with some room
         half = max(half, cx - b.x0 + pad, b.x1 - cx + pad, cy - b.y0 + pad, b.y1 - cy + pad)
-    return _clamp_square(cx, cy, 2 * half, width, height)
+    side = 2 * half
+    # clamped at a side edge at distance e from the centre, the centre sits side/2 - e off: keep that <= 10 %
+    edge = min(cx, width - cx)
+    centred_max = edge / (0.5 - MAX_OFFCENTRE)
+    if side > centred_max:
+        side = max(centred_max, s * (1 + 2 * min(MIN_MARGIN, margin)))
+    return _clamp_square(cx, cy, side, width, height)
 
 
 def _check_box(box: CropBox, width: int, height: int) -> tuple[int, int, int, int]:

@@ -42,10 +42,21 @@ def test_box_is_square_with_margin_and_raised_centre():
 
 
 def test_box_is_shifted_inside_then_shrunk():
-    x0, y0, x1, y1 = face_crop_box([_box(30, 30, 40)], (400, 300))  # face in the top-left corner
-    assert (x0, y0) == (0, 0) and x1 - x0 == y1 - y0 == 72
+    assert face_crop_box([_box(30, 30, 40)], (400, 300)) == (0, 0, 72, 72)  # top-left corner: shifted
+    x0, y0, x1, y1 = face_crop_box([_box(20, 150, 40)], (400, 300))  # against the left edge
+    assert x0 == 0 and x1 - x0 == y1 - y0 == 52  # shrunk to margin 0.15 to stay nearly centred
+    assert face_crop_box([_box(200, 30, 40)], (400, 300)) == (164, 0, 236, 72)  # at the top: shifted only
     assert face_crop_box([_box(112, 112, 140)], (224, 224)) == (0, 0, 224, 224)  # too big: the whole frame
     assert face_crop_box([_box(100, 120, 200)], (300, 160)) == (20, 0, 180, 160)  # shrunk to the height
+
+
+def test_face_at_the_edge_of_a_tight_clip_stays_nearly_centred():
+    face = _box(197, 120, 125)  # styletalk furious_talk1_clip2: face against the right edge of 256x256
+    x0, y0, x1, y1 = face_crop_box([face], (256, 256))
+    side = x1 - x0
+    assert x1 == 256 and side >= 125 * 1.3 - 1  # never tighter than margin 0.15
+    assert abs(197 - (x0 + x1) / 2) <= 0.15 * side
+    assert face_crop_box([_box(128, 136, 150)], (256, 256)) == (0, 0, 256, 256)  # a centred tight clip: whole
 
 
 def test_box_ignores_outliers_and_contains_the_moving_face():
