@@ -37,6 +37,7 @@ frames indexed, 110 present; its MANIFEST row says 110), so opening it warns.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import warnings
@@ -541,7 +542,7 @@ def open_media(path: str | os.PathLike | Media, max_frames: int | None = None) -
 
     Args:
         path: a video (``VIDEO_EXTS``), an image (``IMAGE_EXTS``) or a folder of png/jpg frames (sorted
-            by natural order of their names). A :class:`Media` is returned as is (re-capped when
+            by natural order of their names). A :class:`Media` is returned as is (a re-capped copy when
             ``max_frames`` is given).
         max_frames: read at most this many frames; giving it also lifts the :data:`MAX_FRAMES` limit.
 
@@ -554,9 +555,11 @@ def open_media(path: str | os.PathLike | Media, max_frames: int | None = None) -
             the file.
     """
     if isinstance(path, Media):
-        if max_frames is not None:
-            path.max_frames = max_frames if path.max_frames is None else min(max_frames, path.max_frames)
-        return path
+        if max_frames is None:
+            return path
+        capped = copy.copy(path)
+        capped.max_frames = max_frames if path.max_frames is None else min(max_frames, path.max_frames)
+        return capped
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     p = Path(path).expanduser()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 import sys
 import tracemalloc
 import types
@@ -100,6 +101,8 @@ def test_start_stop_step_and_caps(media_dir, index_of):
     assert len(capped) == 7 and capped.info.num_frames == 30
     assert [index_of(f) for f in capped.iter_frames(5)] == [5, 6]
     assert list(m.iter_frames(40)) == []
+    assert len(open_media(m, max_frames=4)) == 4 and len(m) == 30  # a capped copy
+    assert np.array_equal(pickle.loads(pickle.dumps(capped)).read(), capped.read())  # DataLoader workers
     with pytest.raises(ValueError):
         m.iter_frames(step=0)
 
