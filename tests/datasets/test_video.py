@@ -97,6 +97,7 @@ def test_start_stop_step_and_caps(media_dir, index_of):
     assert [index_of(f) for f in m.iter_frames(3, 12, 4)] == [3, 7, 11]
     assert index_of(m.frame(17)) == 17
     assert read_frames(media_dir / "clip.mp4", max_frames=5).shape[0] == 5
+    assert [index_of(f) for f in video.iter_frames(media_dir / "clip.mp4", 1, 8, 3)] == [1, 4, 7]
     capped = open_media(media_dir / "clip.mp4", max_frames=7)
     assert len(capped) == 7 and capped.info.num_frames == 30
     assert [index_of(f) for f in capped.iter_frames(5)] == [5, 6]
