@@ -78,7 +78,7 @@ def x2face_objective(animator: nn.Module, train_params: dict) -> Objective:
         "identity": "not used: the official code trains with the photometric loss only (the paper's VGG-Face "
         "identity loss is not in the released code and its network is not available here)",
         "discriminator": "none",
-        "optimizer (official)": "SGD lr 1e-3 momentum 0.9, batch 16",
+        "optimizer": "SGD lr 1e-3 momentum 0.9, batch 16 (as the official script)",
     }
     return Objective(generator=generator, discriminator=None, description=description)
 

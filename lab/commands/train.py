@@ -27,6 +27,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="per-process batch size (overrides train_params.batch_size)")
     p.add_argument("--num-workers", type=int, help="DataLoader workers per process")
     p.add_argument("--device", help="force a device, e.g. cpu or cuda:0 (default: this rank's GPU, else CPU)")
+    p.add_argument("--time-budget-minutes", type=float,
+                   help="stop at the first step boundary after this many minutes, with a checkpoint (rerun to go on)")
+    p.add_argument("--init-from",
+                   help="start a new run from these weights (.safetensors or checkpoint) with a fresh optimiser; the "
+                        "step count and device time carry over from its metadata (warm restart across machines)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
 
 
@@ -36,7 +41,8 @@ def _run_train(args: argparse.Namespace) -> int:
     overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers}
     summary = train(args.model, args.data, args.out, config=args.config, max_steps=args.max_steps, split=args.split,
                     device=args.device, overrides={k: v for k, v in overrides.items() if v is not None},
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, time_budget_minutes=args.time_budget_minutes,
+                    init_from=args.init_from)
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:
@@ -60,6 +66,22 @@ def _run_export_frames(args: argparse.Namespace) -> int:
     path = export_frames(videos, args.out)
     n = sum(len(v.frames) for v in videos)
     print(f"wrote {path}: {len(videos)} videos, {n} frames, {path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def _run_prepare_data(args: argparse.Namespace) -> int:
+    from lab.train.data import load_videos, write_voxceleb
+
+    total = 0
+    for split in args.splits.split(","):
+        videos = load_videos(args.data, split=split, frame_shape=(args.size, args.size, 3),
+                             max_frames_per_video=args.max_frames)
+        paths = write_voxceleb(videos, args.out, split, crf=args.crf)
+        n = sum(len(v.frames) for v in videos)
+        size = sum(p.stat().st_size for p in paths) / 1e6
+        total += size
+        print(f"{split}: {len(paths)} videos, {n} frames -> {args.out}/{split} ({size:.1f} MB)")
+    print(f"total {total:.1f} MB")
     return 0
 
 
@@ -87,6 +109,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, help="at most this many frames per video")
     p.add_argument("--stride", type=int, default=1, help="keep every k-th frame")
     p.set_defaults(func=_run_export_frames)
+
+    p = sub.add_parser("prepare-data", help="face-crop a data set into a VoxCeleb-layout folder of 256x256 mp4s",
+                       description="Decode every video of the given splits, face-crop/resize to SIZE x SIZE, and write "
+                                   "OUT/<split>/<name>.mp4 (near-lossless H.264): the VoxCeleb layout `facelab train` "
+                                   "and the evaluation read, small enough to carry to a GPU machine.")
+    p.add_argument("data", help="the shared data folder or a VoxCeleb-layout root")
+    p.add_argument("out", help="output root")
+    p.add_argument("--splits", default="train,test", help="comma-separated splits (default: train,test)")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--crf", type=int, default=14, help="x264 constant rate factor (lower = closer to lossless)")
+    p.add_argument("--max-frames", type=int, help="at most this many frames per video")
+    p.set_defaults(func=_run_prepare_data)
 
 
 def main_train(argv: list[str] | None = None) -> int:

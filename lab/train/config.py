@@ -17,6 +17,7 @@ key                               meaning
 ``checkpoint_every``              steps between checkpoints (a final one is always written)
 ``log_every`` / ``image_every``   steps between scalar logs / image grids
 ``grad_clip``                     max global grad norm (0 = off)
+``optimizer``                     ``{name: adam, betas: [0.5, 0.999]}`` (FOMM) or ``{name: sgd, momentum: 0.9}``
 ``amp``                           ``auto`` (bf16 autocast on CUDA, off on CPU), ``bf16``, ``fp16``, ``off``
 ``num_workers``                   DataLoader workers per process
 ``seed``                          base seed of data order, augmentation and the per-step RNG

@@ -34,6 +34,7 @@ __all__ = [
     "EpochBatchSampler",
     "load_videos",
     "export_frames",
+    "write_voxceleb",
     "describe_videos",
 ]
 
@@ -57,14 +58,15 @@ def _fit_frames(frames: np.ndarray, path: str, size: tuple[int, int]) -> np.ndar
         return frames
     if abs(h - w) <= 0.02 * max(h, w):
         return _resize_stack(frames, size)
+    from datasets.crop import crop_frames
+
     try:
-        from datasets.crop import crop_frames
-    except ImportError as e:  # dlib absent (e.g. a bare GPU machine)
+        return crop_frames(frames, size=size)
+    except ImportError as e:  # dlib absent (e.g. a bare GPU machine): dlib loads on the first detection
         raise RuntimeError(
             f"{path}: {w}x{h} frames need a face crop, which needs dlib here; prepare the data set on a machine "
-            "with facelab's face extra (`facelab export-frames`) and train from the archive"
+            "with facelab's face extra (`facelab prepare-data`) and train from that folder"
         ) from e
-    return crop_frames(frames, size=size)
 
 
 def _resize_stack(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -148,6 +150,25 @@ def export_frames(videos: Sequence[VideoFrames], out: str | os.PathLike) -> Path
         offsets=offsets,
         names=np.array([v.name for v in videos]),
     )
+    return out
+
+
+def write_voxceleb(videos: Sequence[VideoFrames], root: str | os.PathLike, split: str, fps: float = 25.0,
+                   crf: int = 14) -> list[Path]:
+    """Write videos as ``<root>/<split>/<name>.mp4`` (H.264, near-lossless ``crf``): the VoxCeleb layout.
+
+    The compact way to carry a prepared (cropped, 256×256) data set to a GPU machine: about the size of the
+    source clips, decodable there with OpenCV. Names are made file-safe (``/`` → ``__``).
+    """
+    from datasets.video import write_video
+
+    out = []
+    for v in videos:
+        name = v.name.strip("/").replace("/", "__")
+        name = name[:-4] if name.endswith((".mp4", ".mov", ".avi")) else name
+        p = Path(root) / split / f"{name}.mp4"
+        write_video(p, iter(v.frames), fps=fps, crf=crf)
+        out.append(p)
     return out
 
 

@@ -104,6 +104,17 @@ def _lr_factor(step: int, milestones_steps: list[int]) -> float:
     return 0.1 ** sum(step >= m for m in milestones_steps)
 
 
+def _optimizer(groups: list[dict], tp: dict) -> torch.optim.Optimizer:
+    """``train_params.optimizer``: ``adam`` (FOMM's betas 0.5, 0.999 by default) or ``sgd`` (X2Face's)."""
+    spec = dict(tp.get("optimizer") or {"name": "adam"})
+    name = spec.pop("name", "adam").lower()
+    if name == "adam":
+        return torch.optim.Adam(groups, betas=tuple(spec.get("betas", (0.5, 0.999))))
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=float(spec.get("momentum", 0.0)))
+    raise ValueError(f"train_params.optimizer.name must be 'adam' or 'sgd', got '{name}'")
+
+
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or amp in ("off", "none", False, None):
         return None
@@ -121,6 +132,8 @@ def train(
     device: str | None = None,
     overrides: dict | None = None,
     progress: bool = True,
+    time_budget_minutes: float | None = None,
+    init_from: str | os.PathLike | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` into the run folder ``out`` (resuming from its newest checkpoint).
 
@@ -134,6 +147,11 @@ def train(
         device: force a device (default: this process's CUDA device, else CPU).
         overrides: extra ``train_params`` values (e.g. ``{"batch_size": 4}``).
         progress: tqdm bar on rank 0.
+        time_budget_minutes: stop at the first step boundary after this much wall time, writing a checkpoint
+            (rerunning the command goes on from there).
+        init_from: for a new run, initial weights (facelab ``.safetensors`` or checkpoint) with a fresh optimiser;
+            the step counter and device time continue from its metadata (a warm restart, e.g. on another
+            machine when the optimiser state is too large to carry).
 
     Returns:
         summary dict (``step``, ``resumed_from``, ``losses`` of the last step, ``run_dir``, ...).
@@ -190,15 +208,25 @@ def train(
     groups = [g for g in groups if g["params"]]
     for g in groups:
         g["initial_lr"] = g["lr"]
-    opt = torch.optim.Adam(groups, betas=(0.5, 0.999))
+    opt = _optimizer(groups, tp)
     opt_d = None
     if disc_side is not None:
-        opt_d = torch.optim.Adam(disc_side.parameters(), lr=tp["lr_discriminator"], betas=(0.5, 0.999))
+        opt_d = _optimizer([{"params": list(disc_side.parameters()), "lr": tp["lr_discriminator"]}], tp)
         for g in opt_d.param_groups:
             g["initial_lr"] = g["lr"]
 
     start = 0
     device_seconds = 0.0
+    warm_from = None
+    if ckpt is None and init_from is not None:
+        from lab.checkpoint import load_animator_weights
+
+        meta = load_animator_weights(animator, init_from)
+        start = int(meta.get("steps") or meta.get("step") or 0)
+        device_seconds = 60.0 * float(meta.get("gpu_minutes") or 0.0)
+        warm_from = {"path": str(init_from), "step": start, "history": meta.get("history", [])}
+        if rank == 0:
+            print(f"facelab train: warm start from {init_from} at step {start} (fresh optimiser)", flush=True)
     if ckpt is not None:
         from lab.checkpoint import load_state_dict_strict
 
@@ -209,6 +237,7 @@ def train(
             opt_d.load_state_dict(ckpt["optimizer_discriminator"])
         start = int(ckpt["step"])
         device_seconds = float(ckpt.get("device_seconds", 0.0))
+        warm_from = ckpt.get("warm_from")
         if rank == 0:
             _truncate_log(run_dir / "log.csv", start)
         if rank == 0:
@@ -252,6 +281,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     clip = float(tp.get("grad_clip") or 0.0)
     kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
+    deadline = time.monotonic() + 60.0 * time_budget_minutes if time_budget_minutes is not None else None
 
     bar = None
     if rank == 0 and progress:
@@ -321,27 +351,37 @@ def train(
                     from lab.train.visual import training_grid
 
                     writer.add_image("source|driving|prediction", training_grid(source, driving, generated), step)
-                if step % int(tp.get("checkpoint_every", 500)) == 0 or step == total:
-                    _save_checkpoint(run_dir, {
-                        "model_name": model,
-                        "model": animator.state_dict(),
-                        "discriminator": disc_side.discriminator.state_dict() if disc_side is not None else None,
-                        "optimizer": opt.state_dict(),
-                        "optimizer_discriminator": opt_d.state_dict() if opt_d is not None else None,
-                        "step": step,
-                        "epoch": step // max(1, steps_per_epoch),
-                        "config": cfg,
-                        "data": data_desc,
-                        "objective": objective.description,
-                        "device_seconds": device_seconds,
-                        "device_type": dev.type,
-                        "world_size": world,
-                        "last_losses": last_losses,
-                    })
+            stop = deadline is not None and time.monotonic() > deadline
+            if world > 1:
+                flag = torch.tensor([float(stop)], device=dev)
+                dist.all_reduce(flag)  # every rank stops at the same step
+                stop = bool(flag.item())
+            if rank == 0 and (step % int(tp.get("checkpoint_every", 500)) == 0 or step == total or stop):
+                _save_checkpoint(run_dir, {
+                    "model_name": model,
+                    "model": animator.state_dict(),
+                    "discriminator": disc_side.discriminator.state_dict() if disc_side is not None else None,
+                    "optimizer": opt.state_dict(),
+                    "optimizer_discriminator": opt_d.state_dict() if opt_d is not None else None,
+                    "step": step,
+                    "epoch": step // max(1, steps_per_epoch),
+                    "config": cfg,
+                    "data": data_desc,
+                    "objective": objective.description,
+                    "device_seconds": device_seconds,
+                    "device_type": dev.type,
+                    "world_size": world,
+                    "last_losses": last_losses,
+                    "warm_from": warm_from,
+                })
             if world > 1:
                 dist.barrier()
             if kill_at and step == kill_at:
                 os._exit(137)  # simulated kill -9 (tests of resume)
+            if stop:
+                if rank == 0:
+                    print(f"facelab train: time budget reached at step {step}; rerun to continue", flush=True)
+                break
     finally:
         if bar is not None:
             bar.close()

@@ -313,7 +313,7 @@ def test_training_step():
     assert set(losses) == {"reconstruction"} and torch.isfinite(losses["reconstruction"])
     assert generated["prediction"].shape == (1, 3, 256, 256) and generated["embedded"].shape == (1, 3, 256, 256)
     tp = m.config["train_params"]
-    opt = torch.optim.SGD(m.parameters(), lr=tp["lr_generator"], momentum=tp["momentum"])
+    opt = torch.optim.SGD(m.parameters(), lr=tp["lr_generator"], momentum=tp["optimizer"]["momentum"])
     before = m.model.pix2pixSampler.netG.model.down[0].weight.detach().clone()
     sum(losses.values()).backward()
     opt.step()

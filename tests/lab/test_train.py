@@ -151,3 +151,29 @@ def test_single_process_train_export_and_load(tmp_path):
     # a second run into the same folder with another model is refused with a clear error
     assert main(["train", "--model", "fomm", "--data", str(archive), "--out", str(tmp_path / "run"),
                  "--max-steps", "1", "--no-progress"]) == 2
+
+
+def test_time_budget_stops_with_a_checkpoint_and_warm_start_continues(tmp_path, capsys):
+    from lab.cli import main
+    from lab.train.loop import _optimizer
+
+    archive = export_frames(_videos(n=2, frames=4, size=64), tmp_path / "d.npz")
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(yaml.safe_dump(SMALL))
+    args = ["train", "--model", "ultralight", "--data", str(archive), "--config", str(cfg), "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--max-steps", "50", "--time-budget-minutes", "0"]) == 0
+    assert "time budget reached at step 1" in capsys.readouterr().out
+    assert _final_state(tmp_path / "a")["step"] == 1
+    assert main(["export-weights", str(tmp_path / "a"), str(tmp_path / "a.safetensors")]) == 0
+    # a new run (another machine) starts from those weights with a fresh optimiser, counting steps on
+    assert main([*args, "--out", str(tmp_path / "b"), "--max-steps", "3", "--init-from",
+                 str(tmp_path / "a.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "warm start from" in out and "at step 1" in out
+    state = _final_state(tmp_path / "b")
+    assert state["step"] == 3 and state["warm_from"]["step"] == 1
+    sgd = _optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}],
+                     {"optimizer": {"name": "sgd", "momentum": 0.9}})
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
+    with pytest.raises(ValueError, match="'adam' or 'sgd'"):
+        _optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}], {"optimizer": {"name": "lbfgs"}})
