@@ -85,7 +85,7 @@ def _video_paths(data: str | os.PathLike, split: str) -> list[tuple[str, Path]]:
 
         sd = SharedData(root)
         items = [it for kind in ("clip", "frames") for it in sd.items(kind=kind, split=split)]
-        return sorted((it.file, Path(it.path)) for it in items)
+        return sorted((it.name, Path(it.path)) for it in items)
     from datasets.voxceleb import VoxCelebFolder
 
     return [(it.name, Path(it.path)) for it in VoxCelebFolder(root, split=split)]

@@ -177,3 +177,29 @@ def test_time_budget_stops_with_a_checkpoint_and_warm_start_continues(tmp_path, 
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
     with pytest.raises(ValueError, match="'adam' or 'sgd'"):
         _optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}], {"optimizer": {"name": "lbfgs"}})
+
+
+def test_training_path_runs_without_av_gradio_lpips_dlib(tmp_path):
+    """The GPU machine has torch, numpy, PIL, yaml, tqdm, tensorboard and OpenCV only: the trainer, the registry
+    and the CLI must import there, and a VoxCeleb-layout folder written here must decode there (OpenCV)."""
+    from lab.train.data import write_voxceleb
+
+    vids = [VideoFrames("a+b/one", np.full((4, 64, 64, 3), 120, np.uint8))]
+    paths = write_voxceleb(vids, tmp_path / "vox", "train")
+    assert paths[0].name == "a+b__one.mp4"
+    code = f"""
+import sys
+for m in ["av", "gradio", "lpips", "dlib", "face_alignment", "face_recognition_models"]:
+    sys.modules[m] = None
+from lab.cli import build_parser
+build_parser()
+from lab.registry import list_animators
+assert "ultralight" in list_animators() and "fomm" in list_animators()
+from lab.train.data import load_videos
+v = load_videos({str(tmp_path / "vox")!r}, split="train", frame_shape=(64, 64, 3))
+assert len(v) == 1 and v[0].frames.shape == (4, 64, 64, 3), v[0].frames.shape
+assert abs(float(v[0].frames.mean()) - 120) < 4
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
