@@ -464,3 +464,28 @@ def test_one_training_step_on_a_tiny_config(config, tmp_path, monkeypatch):
         assert m.discriminator.discs["1"].down_blocks[0].conv.weight.grad is not None
     else:
         assert obj.discriminator is None and obj.description["gan"] == "off"
+
+
+def test_forward_is_exportable():
+    """Graph-friendly forward (no Python loops over keypoints, no input mutation): torch.export traces both sides."""
+    m = small_animator()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        kp = m.kp_detector(x)
+
+    class Decoder(torch.nn.Module):
+        def __init__(self, generator: torch.nn.Module) -> None:
+            super().__init__()
+            self.generator = generator
+
+        def forward(self, source, value_d, jacobian_d, value_s, jacobian_s):
+            return self.generator(source, kp_driving={"value": value_d, "jacobian": jacobian_d},
+                                  kp_source={"value": value_s, "jacobian": jacobian_s})["prediction"]
+
+    args = (x, kp["value"].flip(0), kp["jacobian"].flip(0), kp["value"], kp["jacobian"])
+    decoder = Decoder(m.generator)
+    exported = torch.export.export(decoder, args)
+    with torch.no_grad():
+        assert torch.allclose(exported.module()(*args), decoder(*args), atol=1e-6)
+    encoder = torch.export.export(m.kp_detector, (x,))
+    assert torch.allclose(encoder.module()(x)["jacobian"], kp["jacobian"], atol=1e-6)
