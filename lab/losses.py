@@ -53,6 +53,7 @@ __all__ = [
 
 #: torchvision's ImageNet VGG19 weights file (``torchvision.models.VGG19_Weights.IMAGENET1K_V1``)
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
+_VGG19_SHA256_PREFIX = "dcbb9e9d"  # torchvision names its files after the first hex digits of their sha256
 
 
 def _scale_key(scale: float) -> str:
@@ -210,7 +211,7 @@ class PerceptualPyramidLoss(nn.Module):
             sha = file_sha256(path)
             self.vgg: Vgg19 | None = Vgg19(path)
             self.backend = "vgg19"
-            note = "" if sha.startswith(VGG19_FILE.split("-")[1].split(".")[0]) else ", not torchvision's ImageNet file"
+            note = "" if sha.startswith(_VGG19_SHA256_PREFIX) else ", not torchvision's ImageNet file"
             self.description = f"vgg19 ({path.name} sha256 {sha}{note})"
         else:
             self.vgg = None

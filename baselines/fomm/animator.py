@@ -36,6 +36,7 @@ from baselines.fomm.keypoint_detector import KPDetector
 from baselines.fomm.motion import normalize_kp
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
 from lab.checkpoint import CheckpointError, load_animator_weights, load_state_dict_strict, safe_load
+from lab.objective import Objective
 from lab.registry import register_animator
 
 __all__ = [
@@ -188,7 +189,7 @@ class FOMMAnimator(Animator):
             use_relative_jacobian=True,
         )
 
-    def training_objective(self, train_params: dict):
+    def training_objective(self, train_params: dict) -> Objective:
         """FOMM's losses (:func:`baselines.fomm.objective.build_objective`) for ``train_params``."""
         from baselines.fomm.objective import build_objective
 

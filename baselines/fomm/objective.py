@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
@@ -34,6 +35,10 @@ from lab.losses import (
     lsgan_generator_loss,
 )
 from lab.objective import DiscriminatorFullModel, GeneratorFullModel, Objective
+
+if TYPE_CHECKING:
+    from baselines.fomm.animator import FOMMAnimator
+    from baselines.fomm.discriminator import MultiScaleDiscriminator
 
 __all__ = ["FOMMGeneratorFullModel", "FOMMDiscriminatorFullModel", "build_objective"]
 
@@ -51,7 +56,9 @@ class FOMMGeneratorFullModel(GeneratorFullModel):
         vgg_weights: passed to :class:`lab.losses.PerceptualPyramidLoss` (``"auto"``, a path, or None).
     """
 
-    def __init__(self, animator, train_params: Mapping, vgg_weights: str | os.PathLike | None = "auto") -> None:
+    def __init__(
+        self, animator: FOMMAnimator, train_params: Mapping, vgg_weights: str | os.PathLike | None = "auto"
+    ) -> None:
         super().__init__(animator)
         self._modules.pop("animator")  # registered by the base class; see the class docstring
         self._animator_ref = [animator]
@@ -75,7 +82,7 @@ class FOMMGeneratorFullModel(GeneratorFullModel):
             raise ValueError("loss_weights.equivariance_jacobian != 0 needs common_params.estimate_jacobian: true")
 
     @property
-    def animator(self):
+    def animator(self) -> FOMMAnimator:
         """The animator this side trains (by reference, not a registered sub-module)."""
         return self._animator_ref[0]
 
@@ -148,7 +155,7 @@ class FOMMDiscriminatorFullModel(DiscriminatorFullModel):
         num_channels: image channels.
     """
 
-    def __init__(self, discriminator, train_params: Mapping, num_channels: int = 3) -> None:
+    def __init__(self, discriminator: MultiScaleDiscriminator, train_params: Mapping, num_channels: int = 3) -> None:
         super().__init__(discriminator)
         self.loss_weights = dict(train_params["loss_weights"])
         self.pyramid = ImagePyramid(discriminator.scales, num_channels)
@@ -168,7 +175,9 @@ class FOMMDiscriminatorFullModel(DiscriminatorFullModel):
         return {"disc_gan": value}
 
 
-def build_objective(animator, train_params: Mapping, vgg_weights: str | os.PathLike | None = "auto") -> Objective:
+def build_objective(
+    animator: FOMMAnimator, train_params: Mapping, vgg_weights: str | os.PathLike | None = "auto"
+) -> Objective:
     """FOMM's :class:`lab.objective.Objective` for ``train_params``.
 
     The discriminator side exists (and is attached to the generator side) only when
