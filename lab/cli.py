@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "models",
     "metrics",
     "train",
+    "evaluate",
     "efficiency",
     "crop",
 )

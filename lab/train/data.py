@@ -33,6 +33,7 @@ __all__ = [
     "PairDataset",
     "EpochBatchSampler",
     "load_videos",
+    "iter_videos",
     "export_frames",
     "write_voxceleb",
     "describe_videos",
@@ -91,6 +92,28 @@ def _video_paths(data: str | os.PathLike, split: str) -> list[tuple[str, Path]]:
     return [(it.name, Path(it.path)) for it in VoxCelebFolder(root, split=split)]
 
 
+def iter_videos(
+    data: str | os.PathLike,
+    split: str = "train",
+    frame_shape: Sequence[int] = (256, 256, 3),
+    max_frames_per_video: int | None = None,
+    frame_stride: int = 1,
+) -> Iterator[VideoFrames]:
+    """Decode the videos of ``split`` one at a time at ``frame_shape`` (see :func:`load_videos`)."""
+    size = (int(frame_shape[0]), int(frame_shape[1]))
+    p = Path(data)
+    if p.suffix == ".npz":
+        yield from _load_archive(p, size, max_frames_per_video, frame_stride)
+        return
+    from datasets.video import open_media
+
+    for name, path in _video_paths(p, split):
+        media = open_media(path)
+        stop = None if max_frames_per_video is None else max_frames_per_video * frame_stride
+        frames = np.stack(list(media.iter_frames(stop=stop, step=frame_stride)))
+        yield VideoFrames(name=name, frames=_fit_frames(frames, str(path), size), source=str(path))
+
+
 def load_videos(
     data: str | os.PathLike,
     split: str = "train",
@@ -107,18 +130,7 @@ def load_videos(
         max_frames_per_video: keep at most this many frames per video (after the stride).
         frame_stride: keep every k-th frame.
     """
-    size = (int(frame_shape[0]), int(frame_shape[1]))
-    p = Path(data)
-    if p.suffix == ".npz":
-        return _load_archive(p, size, max_frames_per_video, frame_stride)
-    from datasets.video import open_media
-
-    videos = []
-    for name, path in _video_paths(p, split):
-        media = open_media(path)
-        stop = None if max_frames_per_video is None else max_frames_per_video * frame_stride
-        frames = np.stack(list(media.iter_frames(stop=stop, step=frame_stride)))
-        videos.append(VideoFrames(name=name, frames=_fit_frames(frames, str(path), size), source=str(path)))
+    videos = list(iter_videos(data, split, frame_shape, max_frames_per_video, frame_stride))
     if not videos:
         raise ValueError(f"no {split} videos found in {data}")
     return videos
