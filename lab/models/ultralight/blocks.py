@@ -59,11 +59,13 @@ class DepthwiseSeparable(nn.Sequential):
 
 
 class UpSeparable(nn.Module):
-    """Nearest ×2 upsample → depthwise-separable conv (FOMM's UpBlock2d with a separable conv)."""
+    """×2 up block that changes channels before upsampling: 1×1 conv at the low resolution → nearest ×2 →
+    depthwise 3×3 at the high resolution (FOMM's UpBlock2d runs a full 3×3 conv at the high resolution)."""
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv = DepthwiseSeparable(cin, cout)
+        self.pw = ConvBNAct(cin, cout, 1)
+        self.dw = ConvBNAct(cout, cout, 3, groups=cout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.dw(F.interpolate(self.pw(x), scale_factor=2, mode="nearest"))

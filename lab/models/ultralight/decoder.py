@@ -60,7 +60,7 @@ class UltralightGenerator(nn.Module):
         down, c = [], block_expansion
         for i in range(num_down_blocks):
             cout = min(max_features, block_expansion * 2 ** (i + 1))
-            down.append(nn.Sequential(DepthwiseSeparable(c, cout), nn.AvgPool2d(2)))
+            down.append(DepthwiseSeparable(c, cout, stride=2))
             c = cout
         self.down_blocks = nn.ModuleList(down)
         self.bottleneck = nn.Sequential(
