@@ -36,6 +36,7 @@ from baselines.fomm.keypoint_detector import KPDetector
 from baselines.fomm.motion import normalize_kp
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
 from lab.checkpoint import CheckpointError, load_animator_weights, load_state_dict_strict, safe_load
+from lab.config import deep_merge
 from lab.objective import Objective
 from lab.registry import register_animator
 
@@ -58,16 +59,6 @@ _OFFICIAL_KEYS = ("generator", "kp_detector")
 def list_configs() -> list[str]:
     """Names of the packaged configs (``vox-256``, ``vox-adv-256``)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def _merge(base: dict, override: Mapping) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def load_config(config: str | os.PathLike | Mapping | None = None, **model_params_overrides: Mapping) -> dict:
@@ -111,7 +102,7 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
             raise TypeError(f"unknown FOMM override '{key}': use one of {', '.join(MODEL_SECTIONS)} (a dict each)")
         if not isinstance(value, Mapping):
             raise TypeError(f"FOMM override '{key}' must be a dict merged into model_params.{key}")
-        cfg["model_params"] = _merge(cfg["model_params"], {key: value})
+        cfg["model_params"] = deep_merge(cfg["model_params"], {key: value})
     return cfg
 
 

@@ -31,6 +31,7 @@ from baselines.monkey_net.generator import MotionTransferGenerator
 from baselines.monkey_net.keypoint_detector import KPDetector
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
 from lab.checkpoint import CheckpointError, load_animator_weights, load_state_dict_strict, safe_load
+from lab.config import deep_merge
 from lab.registry import register_animator
 
 __all__ = [
@@ -57,16 +58,6 @@ OFFICIAL_CHECKPOINT_KEYS = (
     "it",
 )
 """Keys of an official checkpoint (``Logger.save_cpk``: ``<epoch:08d>-checkpoint.pth.tar``)."""
-
-
-def _deep_merge(base: dict, update: Mapping, where: str) -> dict:
-    out = dict(base)
-    for k, v in update.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _deep_merge(out[k], v, f"{where}.{k}")
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
 
 
 def load_config(config: str | os.PathLike | Mapping | None = None, **model_params_overrides: Mapping) -> dict:
@@ -102,7 +93,7 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
     for section, values in model_params_overrides.items():
         if not isinstance(values, Mapping):
             raise ValueError(f"override {section} must be a dict of keys to replace, got {type(values).__name__}")
-    cfg["model_params"] = _deep_merge(dict(cfg["model_params"]), model_params_overrides, "model_params")
+    cfg["model_params"] = deep_merge(cfg["model_params"], model_params_overrides)
     return cfg
 
 
@@ -282,7 +273,7 @@ class MonkeyNetAnimator(Animator):
         """Monkey-Net's losses (:mod:`baselines.monkey_net.objective`); missing keys come from the config."""
         from baselines.monkey_net.objective import monkey_net_objective
 
-        tp = _deep_merge(dict(self.config.get("train_params", {})), train_params or {}, "train_params")
+        tp = deep_merge(self.config.get("train_params", {}), train_params)
         return monkey_net_objective(self, self.discriminator, tp)
 
     # ------------------------------------------------------------------ checkpoints

@@ -24,6 +24,7 @@ from lab.checkpoint import (
     load_state_dict_strict,
     safe_load,
 )
+from lab.config import deep_merge
 from lab.registry import register_animator
 
 __all__ = ["X2FaceAnimator", "load_config", "load_official_state_dict", "CONFIG_PATH"]
@@ -32,19 +33,12 @@ CONFIG_PATH = Path(__file__).resolve().parent / "config" / "x2face-256.yaml"
 OFFICIAL_CODE = "oawiles/X2Face@cecfbfaa4c820293cbbb1978c3ddb247f67f3af8"
 
 
-def _merge(base: dict, override: Mapping) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
 def load_config(config: str | os.PathLike | Mapping | None = None, inner_nc: int | None = None) -> dict:
     """The packaged ``x2face-256.yaml`` deep-merged with ``config`` (a YAML path or a mapping) and ``inner_nc``."""
     cfg = yaml.safe_load(CONFIG_PATH.read_text())
     if config is not None:
         user = yaml.safe_load(Path(config).read_text()) if isinstance(config, (str, os.PathLike)) else config
-        cfg = _merge(cfg, user or {})
+        cfg = deep_merge(cfg, user)
     if inner_nc is not None:
         cfg["model_params"]["inner_nc"] = int(inner_nc)
     return cfg

@@ -29,13 +29,9 @@ and ``jitter_param``), and the trainer's ``max_frames_per_video`` / ``frame_stri
 
 from __future__ import annotations
 
-import copy
-import os
-from pathlib import Path
+from lab.config import deep_merge
 
-import yaml
-
-__all__ = ["TRAIN_DEFAULTS", "DATASET_DEFAULTS", "deep_merge", "load_yaml", "resolve_run_config"]
+__all__ = ["TRAIN_DEFAULTS", "DATASET_DEFAULTS", "resolve_run_config"]
 
 TRAIN_DEFAULTS: dict = {
     "num_epochs": 100,
@@ -64,31 +60,6 @@ DATASET_DEFAULTS: dict = {
         "jitter_param": {"brightness": 0.1, "contrast": 0.1, "saturation": 0.1, "hue": 0.1},
     },
 }
-
-
-def deep_merge(base: dict, override: dict | None) -> dict:
-    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, everything else replaces)."""
-    out = copy.deepcopy(base)
-    for k, v in (override or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def load_yaml(path: str | os.PathLike) -> dict:
-    """``yaml.safe_load`` a config file, with a clear error for a missing or malformed file."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"config file {p} is not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"config file {p} must hold a mapping at the top level")
-    return data
 
 
 def resolve_run_config(model_config: dict, user_config: dict | None = None, **train_overrides) -> dict:

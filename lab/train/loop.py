@@ -32,7 +32,8 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from lab.train.config import load_yaml, resolve_run_config
+from lab.config import load_yaml
+from lab.train.config import resolve_run_config
 from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
 
 __all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_animator"]
