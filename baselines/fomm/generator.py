@@ -16,7 +16,34 @@ from torch import Tensor, nn
 from baselines.fomm.blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d
 from baselines.fomm.dense_motion import DenseMotionNetwork
 
-__all__ = ["OcclusionAwareGenerator"]
+__all__ = ["OcclusionAwareGenerator", "apply_dense_motion"]
+
+
+def apply_dense_motion(
+    features: Tensor, source_image: Tensor, dense_motion: Mapping[str, Tensor]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Warp encoded source features with a dense motion and mask them with its occlusion map (FOMM Sec. 3.3).
+
+    Args:
+        features: ``(B, C, h', w')`` encoded source.
+        source_image: ``(B, 3, H, W)``, warped too for the ``"deformed"`` output.
+        dense_motion: :class:`~baselines.fomm.dense_motion.DenseMotionNetwork` outputs.
+
+    Returns:
+        The warped (and occlusion-masked) features, and the generator's outputs ``"mask"``,
+        ``"sparse_deformed"``, ``"occlusion_map"`` (when estimated) and ``"deformed"``.
+    """
+    output_dict = {"mask": dense_motion["mask"], "sparse_deformed": dense_motion["sparse_deformed"]}
+    deformation = dense_motion["deformation"]
+    out = OcclusionAwareGenerator.deform_input(features, deformation)
+    occlusion_map = dense_motion.get("occlusion_map")
+    if occlusion_map is not None:
+        output_dict["occlusion_map"] = occlusion_map
+        if out.shape[2:] != occlusion_map.shape[2:]:
+            occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False)
+        out = out * occlusion_map
+    output_dict["deformed"] = OcclusionAwareGenerator.deform_input(source_image, deformation)
+    return out, output_dict
 
 
 class OcclusionAwareGenerator(nn.Module):
@@ -122,19 +149,7 @@ class OcclusionAwareGenerator(nn.Module):
             dense_motion = self.dense_motion_network(
                 source_image=source_image, kp_driving=kp_driving, kp_source=kp_source
             )
-            output_dict["mask"] = dense_motion["mask"]
-            output_dict["sparse_deformed"] = dense_motion["sparse_deformed"]
-            deformation = dense_motion["deformation"]
-            out = self.deform_input(out, deformation)
-            occlusion_map = dense_motion.get("occlusion_map")
-            if occlusion_map is not None:
-                output_dict["occlusion_map"] = occlusion_map
-                if out.shape[2:] != occlusion_map.shape[2:]:
-                    occlusion_map = F.interpolate(
-                        occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False
-                    )
-                out = out * occlusion_map
-            output_dict["deformed"] = self.deform_input(source_image, deformation)
+            out, output_dict = apply_dense_motion(out, source_image, dense_motion)
 
         out = self.bottleneck(out)
         for up_block in self.up_blocks:

@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.fomm.dense_motion import DenseMotionNetwork
-from baselines.fomm.generator import OcclusionAwareGenerator
+from baselines.fomm.generator import apply_dense_motion
 from lab.models.ultralight.blocks import ConvBNAct, DepthwiseSeparable, InvertedResidual, UpSeparable
 
 __all__ = ["UltralightGenerator"]
@@ -99,16 +98,7 @@ class UltralightGenerator(nn.Module):
         """
         out = self.encode_source(source_image) if source_features is None else source_features
         dense = self.dense_motion_network(source_image=source_image, kp_driving=kp_driving, kp_source=kp_source)
-        result = {k: dense[k] for k in ("mask", "sparse_deformed") if k in dense}
-        deformation = dense["deformation"]
-        out = OcclusionAwareGenerator.deform_input(out, deformation)
-        occlusion = dense.get("occlusion_map")
-        if occlusion is not None:
-            result["occlusion_map"] = occlusion
-            if out.shape[2:] != occlusion.shape[2:]:
-                occlusion = F.interpolate(occlusion, size=out.shape[2:], mode="bilinear", align_corners=False)
-            out = out * occlusion
-        result["deformed"] = OcclusionAwareGenerator.deform_input(source_image, deformation)
+        out, result = apply_dense_motion(out, source_image, dense)
         out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)
