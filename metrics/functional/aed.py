@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics.functional._common import NO_FACE_GT, NO_FACE_PRED, OK, Reduction, _check_reduction, _nanmean, _reduce
+from metrics.functional._common import Reduction, _check_reduction, _nanmean, _paired_update, _reduce
 from metrics.validate import Frames, _validate_pair, to_uint8_nhwc
 
 __all__ = ["aed", "_aed_update", "_aed_compute"]
@@ -35,22 +35,14 @@ def _aed_update(emb_preds: Sequence[np.ndarray | None], emb_target: Sequence[np.
     Returns:
         ``(values, status)``: ``(N,)`` float64 with NaN for skipped frames, and ``(N,)`` str status.
     """
-    if len(emb_preds) != len(emb_target):
-        raise ValueError(f"got embeddings for {len(emb_preds)} generated but {len(emb_target)} ground-truth frames")
-    values = np.full(len(emb_preds), np.nan)
-    status = np.empty(len(emb_preds), dtype=object)
-    for i, (ep, eg) in enumerate(zip(emb_preds, emb_target)):
-        if eg is None:
-            status[i] = NO_FACE_GT
-        elif ep is None:
-            status[i] = NO_FACE_PRED
-        else:
-            ep, eg = np.asarray(ep, np.float64).ravel(), np.asarray(eg, np.float64).ravel()
-            if ep.shape != eg.shape:
-                raise ValueError(f"embeddings must have equal length, but got {ep.shape} and {eg.shape}")
-            values[i] = float(np.sum((eg - ep) ** 2))
-            status[i] = OK
-    return values, status.astype(str)
+    return _paired_update(emb_preds, emb_target, _squared_l2, "embeddings")
+
+
+def _squared_l2(ep: np.ndarray, eg: np.ndarray) -> float:
+    ep, eg = ep.ravel(), eg.ravel()
+    if ep.shape != eg.shape:
+        raise ValueError(f"embeddings must have equal length, but got {ep.shape} and {eg.shape}")
+    return float(np.sum((eg - ep) ** 2))
 
 
 def _aed_compute(values: np.ndarray) -> float:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics.functional._common import NO_FACE_GT, NO_FACE_PRED, OK, Reduction, _check_reduction, _nanmean, _reduce
+from metrics.functional._common import Reduction, _check_reduction, _nanmean, _paired_update, _reduce
 from metrics.validate import Frames, _validate_pair, to_uint8_nhwc
 
 __all__ = ["akd", "_akd_update", "_akd_compute"]
@@ -42,22 +42,13 @@ def _akd_update(kp_preds: Sequence[np.ndarray | None], kp_target: Sequence[np.nd
         ``(values, status)``: ``(N,)`` float64 with NaN for skipped frames, and ``(N,)`` str status
         (``"ok"``, ``"no_face_pred"``, ``"no_face_gt"``).
     """
-    if len(kp_preds) != len(kp_target):
-        raise ValueError(f"got landmarks for {len(kp_preds)} generated but {len(kp_target)} ground-truth frames")
-    values = np.full(len(kp_preds), np.nan)
-    status = np.empty(len(kp_preds), dtype=object)
-    for i, (kp, kg) in enumerate(zip(kp_preds, kp_target)):
-        if kg is None:
-            status[i] = NO_FACE_GT
-        elif kp is None:
-            status[i] = NO_FACE_PRED
-        else:
-            kp, kg = np.asarray(kp, np.float64), np.asarray(kg, np.float64)
-            if kp.shape != kg.shape or kp.ndim != 2 or kp.shape[1] != 2:
-                raise ValueError(f"landmarks must be two (K, 2) arrays of equal K, but got {kp.shape} and {kg.shape}")
-            values[i] = np.abs(kg - kp).mean()
-            status[i] = OK
-    return values, status.astype(str)
+    return _paired_update(kp_preds, kp_target, _landmark_distance, "landmarks")
+
+
+def _landmark_distance(kp: np.ndarray, kg: np.ndarray) -> float:
+    if kp.shape != kg.shape or kp.ndim != 2 or kp.shape[1] != 2:
+        raise ValueError(f"landmarks must be two (K, 2) arrays of equal K, but got {kp.shape} and {kg.shape}")
+    return float(np.abs(kg - kp).mean())
 
 
 def _akd_compute(values: np.ndarray) -> float:
