@@ -203,3 +203,30 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("model", ["ultralight", "fomm"])
+def test_objective_under_bf16_autocast(model):
+    """The trainer autocasts to bf16 on CUDA; CPU autocast runs the same casts (no fp32-only op gets bf16 input,
+    e.g. torch.inverse of the Jacobians) and the losses and gradients stay finite."""
+    from lab.train.loop import build_animator
+
+    small = {"model_params": {
+        "common_params": {"num_kp": 4},
+        "kp_detector_params": {"scale_factor": 0.5} if model == "ultralight" else
+        {"block_expansion": 8, "max_features": 16, "num_blocks": 2, "scale_factor": 0.5},
+        "generator_params": SMALL["model_params"]["generator_params"],
+    }}
+    from lab.config import deep_merge
+
+    torch.manual_seed(0)
+    m = build_animator(model, deep_merge(build_animator(model).config, small)).train()
+    tp = deep_merge(m.config["train_params"], {"scales": [1, 0.5]})
+    obj = m.training_objective(tp)
+    src, drv = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses, _ = obj.generator(src, drv)
+    total = sum(v.float() for v in losses.values())
+    total.backward()
+    assert torch.isfinite(total)
+    assert all(torch.isfinite(p.grad).all() for p in m.kp_detector.parameters() if p.grad is not None)
