@@ -166,7 +166,8 @@ def side_by_side(columns: Sequence[tuple[str, np.ndarray]], bar: int = 22) -> np
     for j, (label, frames) in enumerate(columns):
         if frames.shape[1:3] != (h, w):
             raise ValueError(f"column '{label}' is {frames.shape[2]}x{frames.shape[1]}, expected {w}x{h}")
-        draw.text((j * w + 6, 5), label[: w // 7], fill=(235, 235, 235))
+        text = label[: w // 7]
+        draw.text((j * w + (w - draw.textlength(text)) / 2, 5), text, fill=(235, 235, 235))
         out[:, bar:, j * w : (j + 1) * w] = frames[:n]
     out[:, :bar] = np.asarray(header)
     return out
