@@ -53,17 +53,19 @@ class VideoFrames:
 
 # ---------------------------------------------------------------------------------------------- loading
 def _fit_frames(frames: np.ndarray, path: str, size: tuple[int, int]) -> np.ndarray:
-    """Bring decoded frames to ``size``: as is, resized (square-ish), or face-cropped (other shapes)."""
+    """Bring decoded frames to ``size``: as is, face-cropped (one box per clip, :mod:`datasets.crop`), or —
+    where dlib is absent (a bare GPU machine) — resized when square (prepare such data with dlib first)."""
     h, w = frames.shape[1:3]
     if (h, w) == tuple(size):
         return frames
-    if abs(h - w) <= 0.02 * max(h, w):
-        return _resize_stack(frames, size)
     from datasets.crop import crop_frames
 
     try:
         return crop_frames(frames, size=size)
-    except ImportError as e:  # dlib absent (e.g. a bare GPU machine): dlib loads on the first detection
+    except ImportError as e:  # dlib loads on the first detection
+        if abs(h - w) <= 0.02 * max(h, w):
+            log.warning("%s: %dx%d frames resized to %dx%d without a face crop (dlib absent)", path, w, h, *size)
+            return _resize_stack(frames, size)
         raise RuntimeError(
             f"{path}: {w}x{h} frames need a face crop, which needs dlib here; prepare the data set on a machine "
             "with facelab's face extra (`facelab prepare-data`) and train from that folder"
