@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from lab.animator import Animator
-from lab.registry import create_animator
+from lab.registry import create_animator, load_weights
 
 __all__ = [
     "to_tensor",
@@ -65,16 +65,16 @@ def load_animator(name: str, checkpoint: str | None = "default") -> LoadedAnimat
         checkpoint: a path, ``"default"`` (the model's own file: shipped, ``$FACELAB_WEIGHTS`` or
             ``$TORCH_HOME/hub/checkpoints``), or None for random weights.
     """
-    probe = create_animator(name)
-    if not probe.needs_weights:
-        return LoadedAnimator(probe, "none needed")
+    model = create_animator(name)
+    if not model.needs_weights:
+        return LoadedAnimator(model, "none needed")
     if checkpoint is None:
-        return LoadedAnimator(probe, "random init")
+        return LoadedAnimator(model, "random init")
     try:
-        model = create_animator(name, checkpoint=checkpoint)
+        meta = load_weights(model, checkpoint)
     except FileNotFoundError as e:
-        return LoadedAnimator(probe, "random init", note=str(e))
-    return LoadedAnimator(model, f"trained: {model.checkpoint_meta.get('path', checkpoint)}")
+        return LoadedAnimator(model, "random init", note=str(e))
+    return LoadedAnimator(model.eval(), f"trained: {meta['path']}")
 
 
 @torch.no_grad()

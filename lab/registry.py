@@ -30,6 +30,7 @@ __all__ = [
     "is_animator",
     "animator_entrypoint",
     "resolve_checkpoint",
+    "load_weights",
     "weights_dirs",
 ]
 
@@ -161,7 +162,17 @@ def create_animator(name: str, checkpoint: str | os.PathLike | None = None, **ov
     model = animator_entrypoint(name)(**overrides)
     model.checkpoint_meta = {}
     if checkpoint is not None:
-        path = resolve_checkpoint(model, checkpoint)
-        model.checkpoint_meta = dict(model.load_checkpoint(str(path)) or {})
-        model.checkpoint_meta.setdefault("path", str(path))
+        load_weights(model, checkpoint)
     return model.eval()
+
+
+def load_weights(model: Animator, checkpoint: str | os.PathLike) -> dict:
+    """Load ``checkpoint`` (a path or ``"default"``, see :func:`resolve_checkpoint`) into ``model``.
+
+    Returns:
+        The checkpoint's metadata, also stored as ``model.checkpoint_meta`` (with its ``path``).
+    """
+    path = resolve_checkpoint(model, checkpoint)
+    model.checkpoint_meta = dict(model.load_checkpoint(str(path)) or {})
+    model.checkpoint_meta.setdefault("path", str(path))
+    return model.checkpoint_meta
