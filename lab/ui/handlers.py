@@ -12,8 +12,6 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 
 __all__ = ["demo_files", "animate", "models_table", "efficiency_rows", "intro", "output_dir", "MODES",
@@ -59,7 +57,7 @@ def demo_files() -> tuple[str, str]:
 
 def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, max_frames: int):
     from datasets.errors import DataError
-    from datasets.uploads import upload_frames, upload_image
+    from datasets.uploads import prepare_upload, upload_image
 
     if not source_path:
         raise UserInputError("choose a source image")
@@ -67,10 +65,11 @@ def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, 
         raise UserInputError("choose a driving clip")
     try:
         source = upload_image(source_path, crop=crop and not _is_crop(source_path))
-        driving = upload_frames(driving_path, crop=crop and not _is_crop(driving_path), max_frames=int(max_frames))
+        clip = prepare_upload(driving_path, crop=crop and not _is_crop(driving_path), max_frames=int(max_frames))
+        driving = clip.read()
     except DataError as e:
         raise UserInputError(str(e)) from e
-    return source, driving
+    return source, driving, clip.fps or 25.0
 
 
 def _is_crop(path: str) -> bool:
@@ -88,19 +87,15 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
     Returns:
         (path of the side-by-side mp4, metric rows ``[model, weights, L1, PSNR, SSIM, seconds]``, status markdown)
     """
-    from datasets.video import open_media, write_video
+    from datasets.video import write_video
 
     if not models:
         raise UserInputError("tick at least one model")
-    source, driving = _read_inputs(source_path, driving_path, crop, max_frames)
+    source, driving, fps = _read_inputs(source_path, driving_path, crop, max_frames)
     results = run_models(models, source, driving, relative=mode == MODES[1], loaded=_LOADED)
     grid = side_by_side([("driving", driving)] + [(r.model, r.frames) for r in results])
-    try:
-        fps = open_media(driving_path).info.fps or 25.0
-    except Exception:  # noqa: BLE001 - fps is cosmetic here
-        fps = 25.0
     out = output_dir() / f"animate-{uuid.uuid4().hex[:8]}.mp4"
-    write_video(out, _even(grid), fps=fps, crf=16)
+    write_video(out, grid, fps=fps, crf=16)  # pads odd sizes to even itself
     rows = [[r.model, r.weights, round(r.metrics["l1"], 4), round(r.metrics["psnr"], 2), round(r.metrics["ssim"], 4),
              round(r.seconds, 2)] for r in results]
     status = f"{len(driving)} frames at {driving.shape[2]}x{driving.shape[1]}."
@@ -109,12 +104,6 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
             note = _LOADED[r.model].note
             status += f"\n\n**{r.model} is randomly initialised** (its output is not meaningful): {note}"
     return str(out), rows, status
-
-
-def _even(frames: np.ndarray) -> np.ndarray:
-    """Pad to even height/width (H.264 yuv420p needs them)."""
-    h, w = frames.shape[1:3]
-    return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
 
 
 def models_table() -> list[list]:
