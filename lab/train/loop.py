@@ -225,7 +225,7 @@ def train(
         meta = load_animator_weights(animator, init_from)
         start = int(meta.get("steps") or meta.get("step") or 0)
         device_seconds = 60.0 * float(meta.get("gpu_minutes") or 0.0)
-        warm_from = {"path": str(init_from), "step": start, "history": meta.get("history", [])}
+        warm_from = {"path": str(init_from), "step": start}
         if rank == 0:
             print(f"facelab train: warm start from {init_from} at step {start} (fresh optimiser)", flush=True)
     if ckpt is not None:
@@ -241,7 +241,6 @@ def train(
         warm_from = ckpt.get("warm_from")
         if rank == 0:
             _truncate_log(run_dir / "log.csv", start)
-        if rank == 0:
             print(f"facelab train: resuming from {ckpt_path.name} at step {start} (of {total})", flush=True)
 
     # --- DDP
