@@ -13,16 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from baselines.fomm.blocks import make_coordinate_grid
 from lab.models.ultralight.blocks import ConvBNAct, DepthwiseSeparable, InvertedResidual
 
-__all__ = ["UltralightKPDetector", "make_coordinate_grid"]
-
-
-def make_coordinate_grid(h: int, w: int, like: Tensor) -> Tensor:
-    """``(h, w, 2)`` grid with ``[..., 0] = x`` and ``[..., 1] = y`` in [-1, 1] (FOMM's convention)."""
-    y = torch.linspace(-1, 1, h, dtype=like.dtype, device=like.device)
-    x = torch.linspace(-1, 1, w, dtype=like.dtype, device=like.device)
-    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)
+__all__ = ["UltralightKPDetector"]
 
 
 # MobileNetV2's table: (channels, stride of the first block, expansion, repeats); the stem halves first.
@@ -96,7 +90,7 @@ class UltralightKPDetector(nn.Module):
         heat = self.kp(p)
         b, k, h, w = heat.shape
         heat = F.softmax(heat.flatten(2).float() / self.temperature, dim=2).view(b, k, h, w, 1)
-        grid = make_coordinate_grid(h, w, heat).view(1, 1, h, w, 2)
+        grid = make_coordinate_grid((h, w), dtype=heat.dtype, device=heat.device).view(1, 1, h, w, 2)
         out = {"value": (heat * grid).sum(dim=(2, 3))}
         if self.jacobian is not None:
             jac = self.jacobian(p).float().view(b, k, 4, h, w).permute(0, 1, 3, 4, 2)
