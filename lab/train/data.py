@@ -247,29 +247,25 @@ class PairDataset(Dataset):
 
 def _color_jitter(x: np.ndarray, rng: np.random.Generator, brightness=0.0, contrast=0.0, saturation=0.0,
                   hue=0.0) -> np.ndarray:
-    """torchvision ColorJitter's four operations with one random draw shared by all frames of ``x``."""
-    from skimage.color import hsv2rgb, rgb2hsv
+    """torchvision's ColorJitter operations, in a random order, with one draw shared by both frames of ``x``.
 
-    ops = rng.permutation(4)
-    fb = rng.uniform(max(0, 1 - brightness), 1 + brightness)
-    fc = rng.uniform(max(0, 1 - contrast), 1 + contrast)
-    fs = rng.uniform(max(0, 1 - saturation), 1 + saturation)
-    fh = rng.uniform(-hue, hue)
-    gray = lambda y: (y @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]  # noqa: E731
-    for op in ops:
-        if op == 0 and brightness:
-            x = x * fb
-        elif op == 1 and contrast:
-            x = (x - gray(x).mean(axis=(1, 2, 3), keepdims=True)) * fc + gray(x).mean(axis=(1, 2, 3), keepdims=True)
-        elif op == 2 and saturation:
-            g = gray(x)
-            x = (x - g) * fs + g
-        elif op == 3 and hue:
-            hsv = rgb2hsv(np.clip(x, 0, 1))
-            hsv[..., 0] = (hsv[..., 0] + fh) % 1.0
-            x = hsv2rgb(hsv)
-        x = np.clip(x, 0, 1)
-    return x.astype(np.float32)
+    ``x``: ``(2, H, W, 3)`` float in [0, 1]. The factors come from ``rng`` (not torch's global RNG), so a sample
+    is a function of its (seed, epoch, index) only.
+    """
+    import torchvision.transforms.v2.functional as TF
+
+    ops = {
+        0: (TF.adjust_brightness, rng.uniform(max(0, 1 - brightness), 1 + brightness), brightness),
+        1: (TF.adjust_contrast, rng.uniform(max(0, 1 - contrast), 1 + contrast), contrast),
+        2: (TF.adjust_saturation, rng.uniform(max(0, 1 - saturation), 1 + saturation), saturation),
+        3: (TF.adjust_hue, rng.uniform(-hue, hue), hue),
+    }
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+    for op in rng.permutation(4):
+        fn, factor, enabled = ops[int(op)]
+        if enabled:
+            t = fn(t, float(factor))
+    return t.permute(0, 2, 3, 1).numpy().astype(np.float32)
 
 
 class EpochBatchSampler(Sampler[list[int]]):
