@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.crop import crop_to_frame
+from datasets.crop import crop_to_frame, frame_to_crop
 
 __all__ = [
     "ASTRONAUT_BOX",
@@ -50,6 +50,7 @@ __all__ = [
     "DEMO_FPS",
     "demo_source",
     "demo_driving",
+    "demo_upper_body",
     "demo_fps",
     "demo_motion",
     "ExampleItem",
@@ -71,6 +72,8 @@ _SYLLABLES_PER_S = 3.0
 _MOUTH_X, _MOUTH_SIGMA = 128.3, 30.0
 _LIP_LINE = (166.0, 176.0)  # H ramps 0 -> 1
 _CHIN = (222.0, 250.0)  # H ramps 1 -> 0 (chin at y = 222)
+_HEAD_RADII = (105.0, 125.0)  # upper-body clip: ellipse around the face centre that moves with the head
+_HEAD_FALLOFF = (0.85, 1.3)  # ... fully inside r < 0.85, static beyond r > 1.3 (neck, shoulders, background)
 
 
 def demo_fps() -> float:
@@ -106,11 +109,9 @@ def _astronaut_coeffs() -> np.ndarray:
     return np.stack([ndimage.spline_filter(img[..., c], order=3) for c in range(3)])
 
 
-def _render(t: int) -> np.ndarray:
-    from scipy import ndimage
-
+def _inverse_motion(u: np.ndarray, v: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where output point ``(u, v)`` (crop pixels) of frame ``t`` samples the astronaut, in crop pixels."""
     m = demo_motion(t)
-    v, u = np.mgrid[0:DEMO_SIZE, 0:DEMO_SIZE].astype(np.float64)
     # inverse head motion: p = c + R(-θ)(p' - c - d) / s
     cx, cy = _FACE_CENTER
     th = np.deg2rad(m["roll_deg"])
@@ -121,13 +122,44 @@ def _render(t: int) -> np.ndarray:
     # inverse jaw drop (first order): y_src = y - d(x, y)
     h = _smoothstep(y, *_LIP_LINE) * (1 - _smoothstep(y, *_CHIN))
     g = np.exp(-0.5 * ((x - _MOUTH_X) / _MOUTH_SIGMA) ** 2)
-    y = y - _JAW_PX * m["jaw"] * g * h
-    src = crop_to_frame(np.stack([x, y], -1), ASTRONAUT_BOX, DEMO_SIZE)
+    return x, y - _JAW_PX * m["jaw"] * g * h
+
+
+def _sample(src: np.ndarray) -> np.ndarray:
+    """Sample the astronaut at ``(..., 2)`` (x, y) full-image pixels (cubic splines) → uint8 RGB."""
+    from scipy import ndimage
+
     coords = [src[..., 1], src[..., 0]]
     coeffs = _astronaut_coeffs()
     out = np.stack([ndimage.map_coordinates(coeffs[c], coords, order=3, mode="nearest", prefilter=False)
                     for c in range(3)], -1)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _render(t: int) -> np.ndarray:
+    v, u = np.mgrid[0:DEMO_SIZE, 0:DEMO_SIZE].astype(np.float64)
+    x, y = _inverse_motion(u, v, t)
+    return _sample(crop_to_frame(np.stack([x, y], -1), ASTRONAUT_BOX, DEMO_SIZE))
+
+
+def _head_weight(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """1 on the head, 0 on the body and background, smooth in between (crop pixels)."""
+    cx, cy = _FACE_CENTER
+    r = np.hypot((u - cx) / _HEAD_RADII[0], (v - cy) / _HEAD_RADII[1])
+    return 1 - _smoothstep(r, *_HEAD_FALLOFF)
+
+
+def _render_upper_body(t: int) -> np.ndarray:
+    from skimage import data
+
+    h, w = data.astronaut().shape[:2]
+    y_full, x_full = np.mgrid[0:h, 0:w].astype(np.float64)
+    p = np.stack([x_full, y_full], -1)
+    q = frame_to_crop(p, ASTRONAUT_BOX, DEMO_SIZE)
+    x, y = _inverse_motion(q[..., 0], q[..., 1], t)
+    moved = crop_to_frame(np.stack([x, y], -1), ASTRONAUT_BOX, DEMO_SIZE)
+    wgt = _head_weight(q[..., 0], q[..., 1])[..., None]
+    return _sample(p + wgt * (moved - p))
 
 
 @functools.lru_cache(maxsize=2)
@@ -154,6 +186,34 @@ def demo_driving(num_frames: int = 50) -> np.ndarray:
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     return _driving(int(num_frames)).copy()  # cached: rendering takes ~50 ms a frame
+
+
+@functools.lru_cache(maxsize=2)
+def _upper_body(num_frames: int) -> np.ndarray:
+    frames = np.stack([_render_upper_body(t) for t in range(num_frames)])
+    frames.flags.writeable = False
+    return frames
+
+
+def demo_upper_body(num_frames: int = 50) -> np.ndarray:
+    """The full 512×512 astronaut portrait with the head moving as in :func:`demo_driving`, 25 fps.
+
+    The conference pipeline's demo input: an upper-body camera frame, not a face crop. The head (an
+    ellipse of radii 105 × 125 crop px around the face centre) follows the driving clip's motion; the
+    weight of that motion falls smoothly to 0 from 0.85 to 1.3 ellipse radii, so the neck bends, and the
+    shoulders, the flag and the background stay still. Frame 0 is ``skimage.data.astronaut()`` (exactly,
+    except within 2 px of the image border, where the spline's boundary rule differs). Cropping it with
+    :data:`ASTRONAUT_BOX` gives :func:`demo_driving` inside the head ellipse.
+
+    Args:
+        num_frames: length.
+
+    Returns:
+        ``(num_frames, 512, 512, 3)`` uint8 RGB.
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return _upper_body(int(num_frames)).copy()  # cached: ~0.2 s a frame
 
 
 # ---------------------------------------------------------------------------------------------- examples

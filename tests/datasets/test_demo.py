@@ -7,7 +7,15 @@ import importlib.util
 import numpy as np
 import pytest
 
-from datasets.demo import ASTRONAUT_BOX, demo_driving, demo_fps, demo_motion, demo_source, example_items
+from datasets.demo import (
+    ASTRONAUT_BOX,
+    demo_driving,
+    demo_fps,
+    demo_motion,
+    demo_source,
+    demo_upper_body,
+    example_items,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +53,25 @@ def test_fixed_box_is_what_the_crop_computes():
     from datasets.crop import crop_array
 
     assert crop_array(data.astronaut()).box == ASTRONAUT_BOX
+
+
+def test_upper_body_moves_the_head_only():
+    """Full-frame demo: frame 0 is the portrait, the head follows demo_driving, the body stays still."""
+    from skimage import data
+
+    from datasets.crop import crop_frame
+
+    full = demo_upper_body(8)
+    assert full.shape == (8, 512, 512, 3) and full.dtype == np.uint8
+    inner = (slice(2, -2), slice(2, -2))
+    assert np.array_equal(full[0][inner], data.astronaut()[inner])
+    # inside the head ellipse the crop of frame t is the driving clip's frame t (same motion field)
+    head = crop_frame(full[6], ASTRONAUT_BOX, 256)[70:200, 70:190].astype(int)
+    drv = demo_driving(8)[:, 70:200, 70:190]
+    err_same, err_still = np.abs(head - drv[6]).mean(), np.abs(head - drv[0]).mean()
+    assert err_same < 2.0 and err_still > 4 * err_same
+    # shoulders and the lower half of the frame do not move
+    assert np.array_equal(full[6][330:], full[0][330:])
 
 
 def test_no_examples_without_the_shared_set(tmp_path):
