@@ -92,7 +92,6 @@ RUN_FILES = {
 }
 FAILURE_FLAGS = ("large_pose", "weak_correlation", "no_face", "gate_rejected")
 BREAKDOWNS = ("pose_class", "split", "identity")
-_METRIC_ORDER = ("l1", "akd", "aed", "lpips", "psnr", "ssim")
 _KEYS = ("model", "video", "frame")
 _POSE_ORDER = ("large", "moderate", "frontal", "n/a")
 _UNMATCHED = "(not in manifest)"
@@ -154,14 +153,13 @@ class RunData:
 
     @property
     def metrics(self) -> list[str]:
-        """Metric columns of the evaluation (Table 2's first, then the others in file order)."""
+        """Metric columns of the evaluation, in the run's order (the order ``table2.md`` uses)."""
         src = self.per_frame if self.per_frame is not None else self.summary
         if src is None:
             return []
         skip = {*_KEYS, "weights", "videos", "frames"}
-        cols = [c for c in src.columns if c not in skip and not c.endswith(("_status", "_skipped"))
+        return [c for c in src.columns if c not in skip and not c.endswith(("_status", "_skipped"))
                 and pd.api.types.is_numeric_dtype(src[c])]
-        return sorted(cols, key=lambda c: (_METRIC_ORDER.index(c) if c in _METRIC_ORDER else len(_METRIC_ORDER)))
 
 
 @dataclass

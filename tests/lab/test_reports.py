@@ -1,0 +1,376 @@
+"""Batch metric reports (mirrors lab/reports.py) and ``facelab report`` (lab/commands/report.py).
+
+One real evaluation run (``static`` vs randomly initialised ``ultralight`` on two demo clips (5 and 3 frames), L1, PSNR,
+SSIM and the dlib AKD/AED) is built once; every number the report shows is checked against what pandas
+computes from that run's own ``per_frame.csv`` / ``per_video.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.reports import (
+    PAPER_NOTE,
+    PAPER_TABLE2,
+    breakdown_table,
+    failure_counts,
+    load_run,
+    load_runs,
+    match_manifest,
+    per_clip_table,
+    rd_summary_table,
+    table2_table,
+    table2_text,
+    write_report,
+)
+
+MODELS = ("static", "ultralight")
+CLIPS = ("demo-clip-1", "demo-clip-2")
+METRICS = ("l1", "psnr", "ssim", "akd", "aed")
+FRAMES = (5, 3)  # per clip: unequal, so pooling over frames differs from averaging clip means
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "wbr", "source", "track", "embed"}
+
+
+@pytest.fixture(scope="module")
+def eval_run(tmp_path_factory) -> Path:
+    """A real ``evaluate_reconstruction`` run folder: 2 models × 2 demo clips of 5 and 3 frames, 256 px (~12 s)."""
+    from datasets.demo import demo_driving
+    from lab.evaluate import evaluate_reconstruction
+
+    frames = demo_driving(sum(FRAMES))
+    out = tmp_path_factory.mktemp("eval")
+    clips = [(CLIPS[0], frames[: FRAMES[0]]), (CLIPS[1], frames[FRAMES[0] :])]
+    evaluate_reconstruction(list(MODELS), clips, out_dir=out, metrics=METRICS, progress=False)
+    return out
+
+
+@pytest.fixture
+def extra_run(tmp_path) -> Path:
+    """Hand-written rate–distortion and failure files (the formats of lab/ratedistortion.py, lab/failures.py)."""
+    from PIL import Image
+
+    d = tmp_path / "rd_fail"
+    d.mkdir()
+    pd.DataFrame([
+        {"model": m, "codec": c, "level": lvl, "video": v, "kbps": k * (lvl + 1) + i, "ref_kbps": 1.0,
+         "motion_kbps": 0.5, "psnr": 20 + lvl + i, "ssim": 0.5 + 0.1 * lvl}
+        for m, c, k in (("fomm", "h264-ref", 2.0), ("h264", "libx264", 8.0))
+        for lvl in range(3) for i, v in enumerate(CLIPS)
+    ]).to_csv(d / "rd.csv", index=False)
+    pd.DataFrame([{"model": "fomm", "anchor": "h264", "bd_rate_percent": -87.25, "bd_psnr_db": 4.5}]).to_csv(
+        d / "bd_rate.csv", index=False)
+    pd.DataFrame([
+        {"video": CLIPS[0], "frame": 0, "large_pose": False, "weak_correlation": False, "no_face": False,
+         "gate_rejected": False, "yaw": 1.0, "pitch": 0.0, "roll": 0.0, "reasons": ""},
+        {"video": CLIPS[0], "frame": 1, "large_pose": True, "weak_correlation": False, "no_face": False,
+         "gate_rejected": True, "yaw": 48.0, "pitch": 2.0, "roll": 1.0, "reasons": "large_pose;gate_rejected"},
+        {"video": CLIPS[1], "frame": 0, "large_pose": True, "weak_correlation": True, "no_face": False,
+         "gate_rejected": True, "yaw": 52.0, "pitch": 3.0, "roll": 0.0, "reasons": "large_pose;weak_correlation"},
+    ]).to_csv(d / "failures.csv", index=False)
+    (d / "gallery").mkdir()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(d / "gallery" / "g0.png")
+    (d / "gallery.json").write_text(json.dumps([
+        {"file": "gallery/g0.png", "caption": "yaw 48 deg", "reason": "large_pose", "video": CLIPS[0], "frame": 1,
+         "score": 48.0},
+    ]))
+    return d
+
+
+class _Page(HTMLParser):
+    """Tag balance, text, and every ``<table id=...>`` as rows of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+        self.imgs: list[str] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        if tag not in _VOID:
+            self.stack.append(tag)
+        if tag == "table":
+            self._table = a.get("id", f"table-{len(self.tables)}")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in _VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            return
+        self.stack.pop()
+        if tag in ("td", "th") and self._table and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] in ("script", "style"):
+            return
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.errors == [] and page.stack == [], (page.errors[:3], page.stack)
+    return page
+
+
+def _pooled_reference(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """What pandas computes: the mean of every metric over all frames of a model (NaN = skipped)."""
+    return per_frame.groupby("model")[list(METRICS)].mean()
+
+
+# ------------------------------------------------------------------------------------------------- tables
+
+
+def test_table2_equals_pooled_means_of_per_frame(eval_run):
+    pf = pd.read_csv(eval_run / "per_frame.csv")
+    ref = _pooled_reference(pf)
+    run = load_run(eval_run)
+    t = table2_table(run).set_index("model")
+    assert list(t.index) == list(MODELS) and run.metrics == list(METRICS)
+    for m in MODELS:
+        assert t.loc[m, "frames"] == sum(FRAMES) and t.loc[m, "videos"] == 2
+        for k in METRICS:
+            want, got = ref.loc[m, k], t.loc[m, k]
+            assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want, rel=1e-12), (m, k)
+        for k in ("akd", "aed"):
+            assert t.loc[m, f"{k}_skipped"] == int((pf[pf.model == m][f"{k}_status"] != "ok").sum())
+    clip_means = pf.groupby(["model", "video"]).l1.mean().groupby("model").mean()
+    assert abs(t.loc["static", "l1"] - clip_means["static"]) > 1e-4  # pooled, not a mean of clip means
+    assert math.isinf(t.loc["static", "psnr"])  # frame 0 is the ground truth: the pooled PSNR is infinite
+    assert t.loc["ultralight", "akd_skipped"] == sum(FRAMES)  # random init: dlib finds no face in its output
+    # ratios against the floor, and the paper's numbers beside the models it reports
+    assert t.loc["ultralight", "l1_vs_static"] == pytest.approx(ref.loc["ultralight", "l1"] / ref.loc["static", "l1"])
+    assert t.loc["ultralight", "paper_akd"] == PAPER_TABLE2["Ours"]["akd"] and math.isnan(t.loc["static", "paper_l1"])
+    assert "l1_vs_fomm" not in t  # no fomm in the run: no reference ratio
+    # the paper's layout, exactly as lab.evaluate writes it
+    assert table2_text(run) == (eval_run / "table2.md").read_text()
+    assert table2_table(run, reference_model="ultralight").loc[0, "l1_vs_ultralight"] == pytest.approx(
+        ref.loc["static", "l1"] / ref.loc["ultralight", "l1"])
+    with pytest.raises(ValueError, match="fomm.*static, ultralight"):
+        table2_table(run, reference_model="fomm")
+
+
+def test_per_clip_table_matches_per_video_csv(eval_run):
+    pv = pd.read_csv(eval_run / "per_video.csv").astype({"video": str})
+    got = per_clip_table(load_run(eval_run))
+    assert len(got) == len(pv) == len(MODELS) * len(CLIPS)
+    both = pv.merge(got, on=["model", "video"], suffixes=("_csv", "_report"), validate="one_to_one")
+    assert len(both) == len(pv)
+    assert (both.frames_csv == both.frames_report).all()
+    for k in METRICS:
+        np.testing.assert_allclose(both[f"{k}_report"], both[f"{k}_csv"], rtol=1e-12, equal_nan=True)
+
+
+def test_runs_on_disjoint_clips_pool_and_same_clips_stay_apart(eval_run, tmp_path):
+    pf = pd.read_csv(eval_run / "per_frame.csv")
+    for i, clip in enumerate(CLIPS):  # a split evaluation: one folder per clip
+        (tmp_path / f"part{i}").mkdir()
+        pf[pf.video == clip].to_csv(tmp_path / f"part{i}" / "per_frame.csv", index=False)
+        shutil.copy(eval_run / "provenance.json", tmp_path / f"part{i}")
+    pooled = table2_table(load_runs([tmp_path / "part0", tmp_path / "part1"])).set_index("model")
+    whole = table2_table(load_run(eval_run)).set_index("model")
+    pd.testing.assert_frame_equal(pooled[list(METRICS)], whole[list(METRICS)])
+    shutil.copytree(eval_run, tmp_path / "again")
+    both = load_runs([eval_run, tmp_path / "again"])
+    assert both.models == [f"{m} [{p.name}]" for p in (eval_run, tmp_path / "again") for m in MODELS]
+    assert both.weights[f"ultralight [{eval_run.name}]"] == "random init"
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a run")
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'empty'} holds none of the files.*per_frame.csv"):
+        load_run(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=f"run folder {tmp_path / 'nope'} does not exist"):
+        write_report(tmp_path / "nope", tmp_path / "out", png=False)
+    (tmp_path / "bad").mkdir()
+    pd.DataFrame({"model": ["static"], "l1": [0.1]}).to_csv(tmp_path / "bad" / "per_frame.csv", index=False)
+    with pytest.raises(ValueError, match="per_frame.csv lacks the column.*video"):
+        load_run(tmp_path / "bad")
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------------------------------- HTML
+
+
+def test_write_report_html_and_csv(eval_run, tmp_path):
+    from lab import __version__
+
+    files = write_report(eval_run, tmp_path / "rep", title="tiny run", png=False)
+    assert set(files.tables) == {"table2", "per_clip"}  # demo clips are not in the manifest: no pose breakdown
+    t2 = pd.read_csv(files.tables["table2"]).set_index("model")
+    ref = _pooled_reference(pd.read_csv(eval_run / "per_frame.csv"))
+    np.testing.assert_allclose(t2.loc[list(MODELS), list(METRICS)], ref.loc[list(MODELS), list(METRICS)],
+                               rtol=1e-12, equal_nan=True)
+    pd.testing.assert_frame_equal(pd.read_csv(files.tables["per_clip"]), per_clip_table(load_run(eval_run)),
+                                  check_dtype=False)
+    page = _parse(files.html)
+    text = " ".join(page.text)
+    assert all(name in text for name in (*MODELS, *CLIPS)), "every model and clip is named"
+    assert PAPER_NOTE in text and f"facelab {__version__}" in text and "tiny run" in text
+    assert "dlib (offline; not the FOMM/pose-evaluation convention)" in text  # each number's backend
+    assert "Rate–distortion" not in text and "Failure cases" not in text
+    assert "PNG export turned off" in text and files.pngs == {} and files.png_error is None
+    # Table 2 cells are table2.md's cells, then the ratio and paper columns
+    md = [[c.strip() for c in line.strip("|").split(" | ")] for line in (eval_run / "table2.md").read_text()
+          .strip().splitlines()[2:]]
+    rows = page.tables["table2"][2:]
+    assert [r[: len(md[0])] for r in rows] == md
+    assert rows[1][len(md[0])] == f"{ref.loc['ultralight', 'l1'] / ref.loc['static', 'l1']:.3f}"
+    for m in METRICS:  # one figure per metric and view, plotly.js inlined once
+        assert {f"fig-per_clip_{m}", f"fig-distribution_{m}", f"fig-temporal_{m}"} <= page.ids
+    src = files.html.read_text()
+    assert src.count("<details>") == 1 and '"render_seconds_this_run"' in text  # provenance, collapsed
+    assert src.count("<script type=\"text/javascript\">") == 1 and "Plotly.newPlot" in src
+
+
+def test_rd_and_failure_sections_appear_with_their_files(eval_run, extra_run, tmp_path):
+    files = write_report([eval_run, extra_run], tmp_path / "rep", png=False)
+    assert {"rd_summary", "bd_rate", "failure_counts"} <= set(files.tables)
+    rd = pd.read_csv(extra_run / "rd.csv")
+    want = rd.groupby(["model", "codec", "level"])[["kbps", "psnr", "ssim"]].mean()
+    got = rd_summary_table(load_run(extra_run)).set_index(["model", "codec", "level"])
+    np.testing.assert_allclose(got.loc[want.index, want.columns], want)
+    fc = failure_counts(load_run(extra_run)).set_index("video")
+    assert fc.loc["all", "large_pose"] == 2 and fc.loc["all", "gate_rejected"] == 2 and fc.loc["all", "frames"] == 3
+    assert fc.loc[CLIPS[0], "large_pose"] == 1 and fc.loc[CLIPS[1], "weak_correlation"] == 1
+    assert fc.loc["all", "no_face"] == 0
+    page = _parse(files.html)
+    text = " ".join(page.text)
+    assert "Rate–distortion" in text and "Failure cases" in text and "-87.250" in text
+    assert {"fig-rd_psnr", "fig-rd_ssim", "fig-failures", "table2"} <= page.ids
+    png = base64.b64encode((extra_run / "gallery" / "g0.png").read_bytes()).decode()
+    assert page.imgs == [f"data:image/png;base64,{png}"] and "yaw 48 deg" in text
+    # a folder with only these files: its sections, no Table 2
+    only = write_report(extra_run, tmp_path / "only", png=False)
+    assert "table2" not in only.tables and not (tmp_path / "only" / "table2.md").exists()
+    page = _parse(only.html)
+    assert "table2" not in page.ids and "fig-rd_psnr" in page.ids
+
+
+def test_png_failure_keeps_tables_and_html(eval_run, tmp_path, monkeypatch):
+    import plotly.io as pio
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("chromium could not start\nsecond line")
+
+    monkeypatch.setattr(pio, "write_images", broken)
+    files = write_report(eval_run, tmp_path / "rep", png=True)
+    assert files.png_error == "RuntimeError: chromium could not start" and files.pngs == {}
+    assert files.tables["table2"].is_file() and files.tables["per_clip"].is_file()
+    assert "PNG figures are missing: RuntimeError: chromium could not start" in " ".join(_parse(files.html).text)
+
+
+def _chromium_or_skip() -> None:
+    if shutil.which("chromium") or Path("/usr/bin/chromium").is_file():
+        return
+    msg = "chromium is not installed (kaleido needs it for PNG export; .ci/run installs Debian's chromium)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(msg + " -- required under CI=true")
+    pytest.skip(msg)
+
+
+def test_png_export_writes_valid_pngs(eval_run, tmp_path):
+    from PIL import Image
+
+    _chromium_or_skip()
+    files = write_report(eval_run, tmp_path / "rep", png=True)
+    assert files.png_error is None, files.png_error
+    assert len(files.pngs) == 3 * len(METRICS)
+    for name, p in files.pngs.items():
+        assert p.read_bytes()[:8] == PNG_MAGIC, name
+        with Image.open(p) as im:
+            assert im.width == 1000 and im.height >= 400, (name, im.size)
+            assert len(np.unique(np.asarray(im.convert("L")))) > 8, f"{name} is blank"
+    assert f"{len(files.pngs)} figures written as PNG" in " ".join(_parse(files.html).text)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    from lab.commands import report
+
+    parser = argparse.ArgumentParser(prog="facelab")
+    report.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_report_cli(eval_run, tmp_path, capsys):
+    args = _parse_args(["report", str(eval_run), "--out", str(tmp_path / "rep"), "--no-png", "--title", "T1"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert (eval_run / "table2.md").read_text() in out and f"written to {tmp_path / 'rep' / 'report.html'}" in out
+    assert "<title>T1</title>" in (tmp_path / "rep" / "report.html").read_text()
+    args = _parse_args(["report", str(eval_run), "--out", str(tmp_path / "r2"), "--no-png", "--reference-model",
+                        "fomm"])
+    with pytest.raises(ValueError, match="reference model 'fomm' is not in the run"):
+        args.func(args)  # lab.cli turns ValueError into one line and exit code 2
+    args = _parse_args(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r3")])
+    with pytest.raises(FileNotFoundError, match="missing does not exist"):
+        args.func(args)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@pytest.mark.data
+def test_pose_class_breakdown_joins_the_manifest(data_root, tmp_path):
+    from datasets.shared import SharedData
+    from lab.evaluate import evaluate_reconstruction, iter_eval_videos
+
+    videos = []
+    for name, frames in iter_eval_videos(data_root, "test", max_frames=2):
+        videos.append((name, frames))
+        if len(videos) == 2:
+            break
+    evaluate_reconstruction(["static"], videos, out_dir=tmp_path / "run", metrics=("l1",), progress=False)
+    run = load_run(tmp_path / "run")
+    sd = SharedData(data_root)
+    pose = {it.name: it.pose_class for it in sd.clips()}
+    pf = pd.read_csv(tmp_path / "run" / "per_frame.csv")
+    pf["pose_class"] = pf.video.map(pose)
+    assert pf.pose_class.notna().all(), "run video names are SharedItem.name"
+    want = pf.groupby("pose_class").l1.mean()
+    got = breakdown_table(run, "pose_class", data_root=data_root).set_index("pose_class")
+    np.testing.assert_allclose(got.loc[want.index, "l1"], want, rtol=1e-12)
+    assert got.frames.sum() == 4
+    files = write_report(run, tmp_path / "rep", png=False, data_root=data_root)
+    assert {"by_pose_class", "by_split", "by_identity"} <= set(files.tables)
+    assert set(pd.read_csv(files.tables["by_split"]).split) == {"test"}
+    assert match_manifest(list(CLIPS), data_root) is None  # demo clips are not shared-set clips
+    assert match_manifest([videos[0][0]], tmp_path / "no-data") is None
