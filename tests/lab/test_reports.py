@@ -1,8 +1,8 @@
 """Batch metric reports (mirrors lab/reports.py) and ``facelab report`` (lab/commands/report.py).
 
-One real evaluation run (``static`` vs randomly initialised ``ultralight`` on two demo clips (5 and 3 frames), L1, PSNR,
-SSIM and the dlib AKD/AED) is built once; every number the report shows is checked against what pandas
-computes from that run's own ``per_frame.csv`` / ``per_video.csv``.
+One real evaluation run (``static`` vs randomly initialised ``ultralight`` on two demo clips of 4 and 2
+frames; L1, PSNR, SSIM and the dlib AKD/AED) is built once; every number the report shows is checked against
+what pandas computes from that run's own ``per_frame.csv`` / ``per_video.csv``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from lab.reports import (
     PAPER_NOTE,
     PAPER_TABLE2,
     breakdown_table,
+    claim_check,
     failure_counts,
     load_run,
     load_runs,
@@ -38,14 +39,14 @@ from lab.reports import (
 MODELS = ("static", "ultralight")
 CLIPS = ("demo-clip-1", "demo-clip-2")
 METRICS = ("l1", "psnr", "ssim", "akd", "aed")
-FRAMES = (5, 3)  # per clip: unequal, so pooling over frames differs from averaging clip means
+FRAMES = (4, 2)  # per clip: unequal, so pooling over frames differs from averaging clip means
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "wbr", "source", "track", "embed"}
 
 
 @pytest.fixture(scope="module")
 def eval_run(tmp_path_factory) -> Path:
-    """A real ``evaluate_reconstruction`` run folder: 2 models × 2 demo clips of 5 and 3 frames, 256 px (~12 s)."""
+    """A real ``evaluate_reconstruction`` run folder: 2 models × 2 demo clips of 4 and 2 frames, 256 px (~10 s)."""
     from datasets.demo import demo_driving
     from lab.evaluate import evaluate_reconstruction
 
@@ -208,6 +209,22 @@ def test_runs_on_disjoint_clips_pool_and_same_clips_stay_apart(eval_run, tmp_pat
     both = load_runs([eval_run, tmp_path / "again"])
     assert both.models == [f"{m} [{p.name}]" for p in (eval_run, tmp_path / "again") for m in MODELS]
     assert both.weights[f"ultralight [{eval_run.name}]"] == "random init"
+
+
+def test_fomm_is_the_default_reference_and_the_paper_claim_is_checked(eval_run, tmp_path):
+    pf = pd.read_csv(eval_run / "per_frame.csv")
+    pf["model"] = pf.model.map({"static": "fomm", "ultralight": "ultralight"})  # stand-in numbers, names matter
+    (tmp_path / "run").mkdir()
+    pf.to_csv(tmp_path / "run" / "per_frame.csv", index=False)
+    t = table2_table(load_run(tmp_path / "run")).set_index("model")
+    ratio = pf[pf.model == "ultralight"].l1.mean() / pf[pf.model == "fomm"].l1.mean()
+    assert t.loc["ultralight", "l1_vs_fomm"] == pytest.approx(ratio) and ratio > 1.05
+    assert "l1_vs_static" not in t and t.loc["fomm", "paper_l1"] == PAPER_TABLE2["FOMM"]["l1"]
+    note = claim_check(t.reset_index())
+    assert note.startswith("The paper's claim, ultralight ÷ fomm: L1") and "(claim ≤ 1.05: not met)" in note
+    assert "AKD" not in note  # ultralight has no AKD (no face found in its frames): no ratio to judge
+    files = write_report(tmp_path / "run", tmp_path / "rep", png=False)
+    assert note in " ".join(_parse(files.html).text)
 
 
 def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
