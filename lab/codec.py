@@ -286,7 +286,7 @@ class MotionLayout:
         if set(motion) != set(self.keys):
             raise ValueError(f"{what} has keys {sorted(motion)}, the layout has {list(self.keys)}")
         parts, n = [], None
-        for key, shape in zip(self.keys, self.shapes):
+        for key, shape, size in zip(self.keys, self.shapes, self.sizes):
             t = motion[key]
             if tuple(t.shape[1:]) != shape:
                 raise ValueError(f"{what}['{key}'] has per-frame shape {tuple(t.shape[1:])}, the layout has {shape}")
@@ -294,7 +294,7 @@ class MotionLayout:
                 n = t.shape[0]
             elif t.shape[0] != n:
                 raise ValueError(f"{what}: '{key}' has {t.shape[0]} frames, '{self.keys[0]}' has {n}")
-            parts.append(t.detach().to("cpu", torch.float64).reshape(t.shape[0], -1).numpy())
+            parts.append(t.detach().to("cpu", torch.float64).reshape(t.shape[0], size).numpy())
         flat = np.concatenate(parts, axis=1) if parts else np.zeros((0, 0))
         if not np.all(np.isfinite(flat)):
             raise ValueError(f"{what} holds non-finite values (NaN or inf): they cannot be coded")

@@ -248,3 +248,12 @@ def test_codes_an_animators_real_motion_within_the_bound():
     decoded = MotionCodec().decode(stream, reference)
     for k in motion:
         assert (decoded[k] - motion[k]).abs().max().item() <= 0.5 / 64 + 1e-6
+
+
+def test_a_sequence_with_no_frames_codes_to_nothing():
+    # e.g. a sender whose quality gate rejected every frame
+    empty = {k: v[:0] for k, v in _fomm_motion(2).items()}
+    stream = MotionCodec().encode(empty, reference={k: v[:1] for k, v in _fomm_motion(2).items()})
+    assert stream.num_frames == 0 and stream.total_bits == 0 and stream.kbps(25) == 0.0
+    out = MotionCodec().decode(stream)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {"value": (0, 10, 2), "jacobian": (0, 10, 2, 2)}
