@@ -18,8 +18,8 @@ Berlin0610/Awesome-Generative-Face-Video-Coding, ``Software/``):
   those a decoder needs: the parameter sets (SPS/PPS, and VPS for HEVC, which an mp4 keeps in its header)
   plus every slice NAL unit, each with a 4-byte length/start code; **SEI NAL units are left out**. Reason,
   measured with PyAV 18 (FFmpeg 8) on 256×256 frames: x264 puts a ~681-byte SEI holding its version and
-  options into the first packet (5.4 kbit, two thirds of a CRF-51 intra frame, 6.8 kbps over a 0.8 s
-  clip), and x265 puts its own SEI and the parameter sets into the mp4 header, where
+  options into the first packet (5.4 kbit: two thirds of the packet of a CRF-51 intra frame, 6.8 kbps
+  over a 0.8 s clip), and x265 puts its own SEI and the parameter sets into the mp4 header, where
   :attr:`datasets.video.EncodeStats.total_bytes` does not see them. The packet-byte rate of
   :class:`~datasets.video.EncodeStats` is kept in the ``kbps_packets`` column. Encoders run single-threaded
   (x264 ``threads=1``, x265 ``frame-threads=1``): x264 cuts every frame into one slice per thread, so its
@@ -314,7 +314,14 @@ def encode_reference(
 # ---------------------------------------------------------------------------------------------- quality
 
 
+def _check_metrics(metrics: Sequence[str]) -> None:
+    bad = [m for m in metrics if m not in _HIGHER_IS_BETTER]
+    if bad or not metrics:
+        raise ValueError(f"metrics must be among {tuple(_HIGHER_IS_BETTER)}, got {list(metrics)}")
+
+
 def _lpips_net(metrics: Sequence[str]):
+    _check_metrics(metrics)
     if "lpips" not in metrics:
         return None
     from metrics.backends.lpips_alex import get_lpips_alex
@@ -328,8 +335,6 @@ def _quality(preds: np.ndarray, target: np.ndarray, metrics: Sequence[str], lpip
 
     out = {}
     for m in metrics:
-        if m not in _HIGHER_IS_BETTER:
-            raise ValueError(f"metrics must be among {tuple(_HIGHER_IS_BETTER)}, got {m!r}")
         if m == "lpips":
             vals = mf.lpips(preds, target, net=lpips_net, reduction="none")
         else:
@@ -822,6 +827,7 @@ def rd_over_videos(
 
     for c in codecs:
         _check_codec(c)
+    _check_metrics(metrics)
     if "psnr" not in metrics:
         raise ValueError("metrics must include 'psnr' (BD-rate is computed on PSNR)")
     ref_crfs = dict(ref_crfs or {})

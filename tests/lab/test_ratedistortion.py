@@ -356,3 +356,16 @@ def test_short_x265_clips_encode_at_every_crf(n):
     for crf in (20, 35, 51):
         coded = encode_video(frames, 25, "libx265", crf=crf)
         assert coded.num_frames == n and coded.bits > 0
+
+
+def test_metric_names_are_checked_before_any_encoding_and_missing_lpips_weights_say_so(tmp_path, monkeypatch):
+    frames = _photo(3)
+    with pytest.raises(ValueError, match="metrics must be among"):
+        anchor_rd(frames, crfs=(30,), metrics=("psnr", "l1"))
+    with pytest.raises(ValueError, match="metrics must be among"):
+        animation_rd(MeanColourAnimator(), frames, ref_crfs=(30,), metrics=("fid",))
+    # LPIPS needs the AlexNet file: without it the error names the file instead of a silent skip
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("FACELAB_WEIGHTS", str(tmp_path / "weights"))
+    with pytest.raises(FileNotFoundError, match="alexnet-owt-7be5be79.pth"):
+        anchor_rd(frames, crfs=(30,), metrics=("psnr", "lpips"))
