@@ -90,9 +90,9 @@ PAPER_CLAIM = {"l1": 0.05, "akd": 0.08, "aed": 0.10}
 RUN_FILES = {
     "evaluation": ("per_frame.csv", "summary.csv", "per_video.csv", "table2.md", "provenance.json"),
     "rate-distortion": ("rd.csv", "rd_summary.csv", "bd_rate.csv"),
-    "failures": ("failures.csv", "gallery.json"),
+    "failures": ("failures.csv", "gallery.json", "summary.json"),
 }
-FAILURE_FLAGS = ("large_pose", "weak_correlation", "no_face", "gate_rejected")
+FAILURE_FLAGS = ("large_pose", "weak_correlation", "no_face", "no_face_prediction", "gate_rejected", "failed")
 BREAKDOWNS = ("pose_class", "split", "identity")
 _KEYS = ("model", "video", "frame")
 _POSE_ORDER = ("large", "moderate", "frontal", "n/a")
@@ -237,22 +237,27 @@ def load_run(path: str | os.PathLike) -> RunData:
     run.per_video = _read_csv(p / "per_video.csv", ("model", "video"))
     if (p / "provenance.json").is_file():
         run.provenance[str(p)] = json.loads((p / "provenance.json").read_text())
-    run.weights = _weights(run)
     run.rd = _read_csv(p / "rd.csv", ("model", "kbps"))
     run.rd_summary = _read_csv(p / "rd_summary.csv", ("model", "kbps"))
     run.bd_rate = _read_csv(p / "bd_rate.csv", ("model",))
     run.failures = _read_csv(p / "failures.csv", ("video", "frame"))
     run.gallery = _read_gallery(p / "gallery.json")
+    if (p / "summary.json").is_file():  # a failures run's thresholds, backend and counts
+        run.provenance[str(p / "summary.json")] = json.loads((p / "summary.json").read_text())
+    run.weights = _weights(run)
     return run
 
 
 def _weights(run: RunData) -> dict[str, str]:
+    """Weights label of each evaluated model (an RD run's provenance also lists models: not these)."""
     out: dict[str, str] = {}
     for prov in run.provenance.values():
-        out.update({m: str(v.get("weights", "?")) for m, v in prov.get("models", {}).items()})
+        models = prov.get("models")
+        if isinstance(models, dict):
+            out.update({m: str(v.get("weights", "?")) for m, v in models.items() if isinstance(v, dict)})
     if run.summary is not None and "weights" in run.summary:
         out.update(dict(zip(run.summary["model"], run.summary["weights"].astype(str))))
-    return out
+    return {m: w for m, w in out.items() if m in run.models}
 
 
 def _concat(frames: list[pd.DataFrame | None]) -> pd.DataFrame | None:
@@ -472,12 +477,16 @@ def breakdown_table(run: RunData, by: str, manifest: pd.DataFrame | None = None,
 
 
 def rd_summary_table(run: RunData) -> pd.DataFrame | None:
-    """Rate–distortion points averaged over videos per model, codec and level (``rd_summary.csv`` if present)."""
+    """Rate–distortion points averaged over videos per curve (model + codec) and level.
+
+    ``rd_summary.csv`` when present, else computed from ``rd.csv`` (mean over videos of every numeric column).
+    """
     if run.rd_summary is not None:
         return run.rd_summary
     if run.rd is None:
         return None
-    keys = [c for c in ("model", "codec", "level") if c in run.rd.columns]
+    names = ("curve", "level") if "curve" in run.rd.columns else ("model", "codec", "level")
+    keys = [c for c in names if c in run.rd.columns]
     num = [c for c in run.rd.columns if c not in keys and pd.api.types.is_numeric_dtype(run.rd[c])]
     t = run.rd.groupby(keys, sort=False, dropna=False)[num].mean().reset_index()
     if "video" in run.rd.columns:
@@ -625,6 +634,9 @@ def fig_temporal(run: RunData, metric: str, wrap: int = 3) -> go.Figure:
 
 
 def _rd_label(df: pd.DataFrame) -> pd.Series:
+    """The curve's name: ``curve`` (lab/ratedistortion.py: ``model+codec``, or the anchor codec), else built."""
+    if "curve" in df.columns:
+        return df["curve"].astype(str)
     if "codec" not in df.columns:
         return df["model"].astype(str)
     codec = df["codec"].fillna("").astype(str)
@@ -641,6 +653,7 @@ def fig_rd(run: RunData, metric: str = "psnr") -> go.Figure:
         raise ValueError(f"no rate–distortion points with {metric} in {', '.join(map(str, run.paths))}")
     t = t.assign(curve=_rd_label(t)).sort_values(["curve", "kbps"])
     fig = px.line(t, x="kbps", y=metric, color="curve", markers=True, log_x=True,
+                  line_dash="kind" if "kind" in t.columns else None,
                   hover_data=[c for c in ("level", "videos") if c in t.columns],
                   title=f"Rate–distortion: {metric.upper()} against bitrate (mean over clips)")
     return fig.update_layout(height=440, xaxis_title="kbps", yaxis_title=metric.upper(), legend_title="")
@@ -758,8 +771,11 @@ def _paper_html() -> str:
 def _backends_html(run: RunData) -> str:
     rows = []
     for path, prov in run.provenance.items():
-        for m, info in (prov.get("metrics", {}).get("metrics") or {}).items():
-            rows.append({"run": Path(path).name, "metric": m, "backend / definition": info.get("label", "")})
+        metrics = prov.get("metrics")
+        metrics = metrics.get("metrics") if isinstance(metrics, dict) else None
+        for m, info in (metrics if isinstance(metrics, dict) else {}).items():
+            if isinstance(info, dict):
+                rows.append({"run": Path(path).name, "metric": m, "backend / definition": info.get("label", "")})
     return _html_table(pd.DataFrame(rows), caption="What each number is (from provenance.json)") if rows else ""
 
 
@@ -767,6 +783,26 @@ def _wide_per_clip(t: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     w = t.pivot_table(index="video", columns="model", values=list(metrics), sort=False, dropna=False)
     w.columns = [f"{m} · {model}" for m, model in w.columns]
     return w.reset_index()
+
+
+_RD_SHOWN = ("curve", "model", "codec", "weights", "level", "kbps", "ref_kbps", "motion_kbps", "psnr", "ssim", "lpips",
+             "dists", "videos")
+
+
+def _rd_html(summary: pd.DataFrame | None, bd: pd.DataFrame | None) -> str:
+    out = ""
+    if summary is not None:
+        cols = [c for c in _RD_SHOWN if c in summary.columns]
+        if "curve" in cols:  # the curve names model and codec already
+            cols = [c for c in cols if c not in ("model", "codec")]
+        out += _html_table(summary[cols], "mean over clips per curve and level (all columns in rd_summary.csv)")
+    if bd is not None:
+        if "video" in bd.columns and (bd["video"] == "mean").any():
+            out += _html_table(bd[bd["video"] == "mean"], "BD deltas against each anchor: mean of the per-clip "
+                               "values (per clip in bd_rate.csv); negative BD-rate = fewer bits")
+        else:
+            out += _html_table(bd, "BD deltas against each anchor; negative BD-rate = fewer bits")
+    return out
 
 
 def _gallery_html(items: list[GalleryItem]) -> str:
@@ -848,9 +884,7 @@ def _render_html(run: RunData, title: str, tables: dict[str, pd.DataFrame], figs
     if "rd_summary" in tables or "bd_rate" in tables:
         parts.append(_section(
             "Rate–distortion", _figure_divs(figs, [n for n in figs if n.startswith("rd_")]),
-            _html_table(tables["rd_summary"], "mean over clips per model, codec and level")
-            if "rd_summary" in tables else "",
-            _html_table(tables["bd_rate"], "BD-rate against the anchor") if "bd_rate" in tables else ""))
+            _rd_html(tables.get("rd_summary"), tables.get("bd_rate"))))
     if "failure_counts" in tables or run.gallery:
         parts.append(_section(
             "Failure cases", _figure_divs(figs, ["failures"]),

@@ -57,35 +57,50 @@ def eval_run(tmp_path_factory) -> Path:
     return out
 
 
+def _rd_rows() -> list[dict]:
+    """Per-clip RD rows as lab/ratedistortion.py writes them: animation curves ``model+codec``, anchors ``codec``."""
+    rows = []
+    for model, kind, codec, k in (("fomm", "animation", "libx264", 2.0), ("libx264", "anchor", "libx264", 8.0)):
+        curve = f"{model}+{codec}" if kind == "animation" else codec
+        for lvl in range(3):
+            for i, v in enumerate(CLIPS):
+                rows.append({"model": model, "kind": kind, "weights": "random init" if kind == "animation" else "",
+                             "codec": codec, "curve": curve, "level": lvl, "crf": 40 - 5 * lvl, "video": v,
+                             "kbps": k * (lvl + 1) + i, "ref_kbps": 1.0 + lvl, "motion_kbps": 0.5,
+                             "psnr": 20.0 + lvl + i, "ssim": 0.5 + 0.1 * lvl})
+    return rows
+
+
 @pytest.fixture
 def extra_run(tmp_path) -> Path:
-    """Hand-written rate–distortion and failure files (the formats of lab/ratedistortion.py, lab/failures.py)."""
+    """Hand-written rate–distortion and failure files in the formats of lab/ratedistortion.py, lab/failures.py."""
     from PIL import Image
 
     d = tmp_path / "rd_fail"
     d.mkdir()
+    pd.DataFrame(_rd_rows()).to_csv(d / "rd.csv", index=False)  # no rd_summary.csv: the report averages
+    head = {"model": "fomm", "codec": "libx264", "anchor": "libx264", "quality": "psnr"}
     pd.DataFrame([
-        {"model": m, "codec": c, "level": lvl, "video": v, "kbps": k * (lvl + 1) + i, "ref_kbps": 1.0,
-         "motion_kbps": 0.5, "psnr": 20 + lvl + i, "ssim": 0.5 + 0.1 * lvl}
-        for m, c, k in (("fomm", "h264-ref", 2.0), ("h264", "libx264", 8.0))
-        for lvl in range(3) for i, v in enumerate(CLIPS)
-    ]).to_csv(d / "rd.csv", index=False)
-    pd.DataFrame([{"model": "fomm", "anchor": "h264", "bd_rate_percent": -87.25, "bd_psnr_db": 4.5}]).to_csv(
-        d / "bd_rate.csv", index=False)
+        {**head, "video": CLIPS[0], "bd_rate": -80.0, "bd_quality": 4.0, "videos": 1, "status": "ok"},
+        {**head, "video": CLIPS[1], "bd_rate": -94.5, "bd_quality": 5.0, "videos": 1, "status": "ok"},
+        {**head, "video": "mean", "bd_rate": -87.25, "bd_quality": 4.5, "videos": 2, "status": "ok"},
+    ]).to_csv(d / "bd_rate.csv", index=False)
+    flags = ("large_pose", "weak_correlation", "no_face", "no_face_prediction", "gate_rejected")
     pd.DataFrame([
-        {"video": CLIPS[0], "frame": 0, "large_pose": False, "weak_correlation": False, "no_face": False,
-         "gate_rejected": False, "yaw": 1.0, "pitch": 0.0, "roll": 0.0, "reasons": ""},
-        {"video": CLIPS[0], "frame": 1, "large_pose": True, "weak_correlation": False, "no_face": False,
-         "gate_rejected": True, "yaw": 48.0, "pitch": 2.0, "roll": 1.0, "reasons": "large_pose;gate_rejected"},
-        {"video": CLIPS[1], "frame": 0, "large_pose": True, "weak_correlation": True, "no_face": False,
-         "gate_rejected": True, "yaw": 52.0, "pitch": 3.0, "roll": 0.0, "reasons": "large_pose;weak_correlation"},
+        {"video": v, "frame": f, "failed": any(on), **dict(zip(flags, on)), "reasons": r, "yaw": y, "pitch": 0.0,
+         "roll": 0.0, "weak_score": 0.1, "l1": 0.05, "gate_reasons": ""}
+        for v, f, on, r, y in (
+            (CLIPS[0], 0, (False, False, False, False, False), "", 1.0),
+            (CLIPS[0], 1, (True, False, False, False, True), "large pose (yaw 48°); gate rejected", 48.0),
+            (CLIPS[1], 0, (True, True, False, False, False), "large pose (yaw 52°); weak correlation", 52.0),
+        )
     ]).to_csv(d / "failures.csv", index=False)
-    (d / "gallery").mkdir()
-    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(d / "gallery" / "g0.png")
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(d / "000_large_pose_f000001.png")
     (d / "gallery.json").write_text(json.dumps([
-        {"file": "gallery/g0.png", "caption": "yaw 48 deg", "reason": "large_pose", "video": CLIPS[0], "frame": 1,
-         "score": 48.0},
+        {"file": "000_large_pose_f000001.png", "caption": "yaw 48 deg", "reason": "large_pose", "video": CLIPS[0],
+         "frame": 1, "score": 48.0},
     ]))
+    (d / "summary.json").write_text(json.dumps({"backend": "dlib", "thresholds": {"max_yaw": 25.0}}))
     return d
 
 
@@ -279,24 +294,41 @@ def test_rd_and_failure_sections_appear_with_their_files(eval_run, extra_run, tm
     files = write_report([eval_run, extra_run], tmp_path / "rep", png=False)
     assert {"rd_summary", "bd_rate", "failure_counts"} <= set(files.tables)
     rd = pd.read_csv(extra_run / "rd.csv")
-    want = rd.groupby(["model", "codec", "level"])[["kbps", "psnr", "ssim"]].mean()
-    got = rd_summary_table(load_run(extra_run)).set_index(["model", "codec", "level"])
+    want = rd.groupby(["curve", "level"])[["kbps", "ref_kbps", "psnr", "ssim"]].mean()
+    got = rd_summary_table(load_run(extra_run)).set_index(["curve", "level"])
     np.testing.assert_allclose(got.loc[want.index, want.columns], want)
+    assert (got.videos == 2).all()
     fc = failure_counts(load_run(extra_run)).set_index("video")
-    assert fc.loc["all", "large_pose"] == 2 and fc.loc["all", "gate_rejected"] == 2 and fc.loc["all", "frames"] == 3
+    assert fc.loc["all", "frames"] == 3 and fc.loc["all", "large_pose"] == 2 and fc.loc["all", "gate_rejected"] == 1
     assert fc.loc[CLIPS[0], "large_pose"] == 1 and fc.loc[CLIPS[1], "weak_correlation"] == 1
-    assert fc.loc["all", "no_face"] == 0
+    assert fc.loc["all", "no_face"] == 0 and fc.loc["all", "failed"] == 2
     page = _parse(files.html)
     text = " ".join(page.text)
-    assert "Rate–distortion" in text and "Failure cases" in text and "-87.250" in text
+    assert "Rate–distortion" in text and "Failure cases" in text
+    assert "-87.250" in text and "-80.000" not in text  # the mean BD row; per-clip rows stay in the CSV
     assert {"fig-rd_psnr", "fig-rd_ssim", "fig-failures", "table2"} <= page.ids
-    png = base64.b64encode((extra_run / "gallery" / "g0.png").read_bytes()).decode()
+    png = base64.b64encode((extra_run / "000_large_pose_f000001.png").read_bytes()).decode()
     assert page.imgs == [f"data:image/png;base64,{png}"] and "yaw 48 deg" in text
+    assert '"max_yaw": 25.0' in text  # the failure run's summary.json, with the provenance
+    assert load_runs([eval_run, extra_run]).weights == {"static": "none needed", "ultralight": "random init"}
     # a folder with only these files: its sections, no Table 2
     only = write_report(extra_run, tmp_path / "only", png=False)
     assert "table2" not in only.tables and not (tmp_path / "only" / "table2.md").exists()
     page = _parse(only.html)
     assert "table2" not in page.ids and "fig-rd_psnr" in page.ids
+
+
+def test_rd_without_curve_column(tmp_path):
+    from lab.reports import fig_rd
+
+    rows = [{k: r[k] for k in ("model", "codec", "level", "video", "kbps", "psnr")} for r in _rd_rows()]
+    pd.DataFrame(rows).to_csv(tmp_path / "rd.csv", index=False)
+    fig = fig_rd(load_run(tmp_path), "psnr")
+    assert sorted(tr.name for tr in fig.data) == ["fomm · libx264", "libx264"]
+    fomm = next(tr for tr in fig.data if tr.name.startswith("fomm"))
+    assert list(fomm.x) == [2.5, 4.5, 6.5] and list(fomm.y) == [20.5, 21.5, 22.5]  # means over the two clips
+    with pytest.raises(ValueError, match="no rate–distortion points with ssim"):
+        fig_rd(load_run(tmp_path), "ssim")
 
 
 def test_png_failure_keeps_tables_and_html(eval_run, tmp_path, monkeypatch):
