@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lab.composition import COMPOSITION_METHODS
+from lab.conference import GATE_MODES
 from lab.registry import list_animators
 from lab.ui import handlers as h
 
@@ -58,6 +60,32 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("Examples from the shared data set (`FACELAB_DATA`; research use only):")
                 gr.Examples([[str(s.path)] for s in srcs], inputs=[source], label="Sources")
                 gr.Examples([[str(d.path)] for d in drvs], inputs=[driving], label="Driving clips")
+        with gr.Tab("Conference"):
+            gr.Markdown(h.conference_intro())
+            with gr.Row():
+                camera = gr.Video(value=h.demo_camera_file(), label="Camera clip (full frame, upper body)", height=280)
+                with gr.Column():
+                    conf_model = gr.Dropdown(names, value="ultralight" if "ultralight" in names else names[0],
+                                             label="Model")
+                    gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
+                    composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
+            with gr.Row():
+                codec = gr.Radio(["libx264", "libx265"], value="libx264", label="Downlink codec")
+                crf = gr.Slider(10, 51, value=23, step=1, label="Downlink CRF")
+                quant = gr.Slider(4, 1024, value=64, step=4, label="Motion quantisation factor")
+                conf_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max frames")
+            conf_run = gr.Button("Send through the codec", variant="primary")
+            with gr.Row():
+                conf_video = gr.Video(label="camera | received", elem_id="conference-video")
+                downlink = gr.File(label="downlink.mp4 (what the receiver gets)")
+            conf_summary = gr.Dataframe(headers=["quantity", "value"], label="Rates, quality, timing",
+                                        elem_id="conference-summary")
+            conf_status = gr.Markdown(elem_id="conference-status")
+            conf_frames_table = gr.Dataframe(headers=["frame", "sent", "gate reasons", "motion bits",
+                                                      "rendered motion of", "PSNR", "head L1"], label="Per frame")
+            conf_run.click(_guard(h.conference),
+                           [camera, conf_model, gate, composition, codec, crf, quant, conf_frames],
+                           [conf_video, downlink, conf_summary, conf_frames_table, conf_status], api_name="conference")
         with gr.Tab("Models"):
             gr.Dataframe(value=h.models_table, headers=["name", "encoder params", "decoder params", "motion per frame",
                                                        "weights", "description"], label="Registered animators")

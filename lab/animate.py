@@ -35,7 +35,10 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
         a = a[None]
     if a.ndim != 4 or a.shape[-1] != 3:
         raise ValueError(f"expected (N, H, W, 3) or (H, W, 3) RGB frames, got shape {a.shape}")
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div_(255.0)
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:  # cached/decoded frames are read-only; torch wants to own writable memory
+        a = a.copy()
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

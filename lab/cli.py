@@ -20,6 +20,10 @@ COMMAND_MODULES = (
     "metrics",
     "train",
     "evaluate",
+    "report",
+    "conference",
+    "rd",
+    "failures",
     "efficiency",
     "crop",
 )

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 
-__all__ = ["demo_files", "animate", "models_table", "efficiency_rows", "intro", "output_dir", "MODES",
-           "UserInputError"]
+__all__ = ["demo_files", "demo_camera_file", "animate", "conference", "models_table", "efficiency_rows", "intro",
+           "output_dir", "MODES", "UserInputError"]
 
 MODES = ("reconstruction (absolute motion)", "animation (relative motion)")
 MAX_FRAMES_DEFAULT = 50
@@ -35,6 +35,10 @@ def output_dir() -> Path:
 
 def intro() -> str:
     return (Path(__file__).with_name("intro.md")).read_text()
+
+
+def conference_intro() -> str:
+    return (Path(__file__).with_name("conference.md")).read_text()
 
 
 @functools.cache
@@ -133,3 +137,80 @@ def efficiency_rows(models: list[str] | None) -> list[list]:
         for c in animator_costs(la.model, latency=False):
             rows.append([name, c.part, c.params, round(c.macs / 1e9, 4), round(c.flops / 1e9, 3)])
     return rows
+
+
+@functools.cache
+def demo_camera_file() -> str:
+    """The embedded upper-body demo (512×512, the head moving, the body still) as an mp4 the UI can show."""
+    from datasets.demo import demo_fps, demo_upper_body
+    from datasets.video import write_video
+
+    path = output_dir() / "demo" / "astronaut_camera.mp4"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, demo_upper_body(50), fps=demo_fps(), crf=12)
+    return str(path)
+
+
+CONFERENCE_SUMMARY = (  # (label, summary key, format)
+    ("frames sent / dropped by the gate", None, None),
+    ("uplink: motion (kbps)", "uplink_motion_kbps", "{:.3f}"),
+    ("uplink: reference frame, once (kbit)", "uplink_reference_kbit", "{:.1f}"),
+    ("uplink incl. reference over this clip (kbps)", "uplink_kbps_incl_reference", "{:.2f}"),
+    ("anchor: the camera video coded alike (kbps)", "anchor_kbps", "{:.1f}"),
+    ("anchor PSNR (dB)", "anchor_psnr", "{:.2f}"),
+    ("downlink (kbps)", "downlink_kbps", "{:.1f}"),
+    ("received vs camera PSNR (dB)", "psnr", "{:.2f}"),
+    ("received vs camera SSIM", "ssim", "{:.4f}"),
+    ("animated head L1 vs camera crop", "l1_head", "{:.4f}"),
+    ("encoder ms/frame", "ms_per_frame_encoder", "{:.1f}"),
+    ("decoder ms/frame", "ms_per_frame_decoder", "{:.1f}"),
+    ("composition ms/frame", "ms_per_frame_composition", "{:.1f}"),
+)
+
+
+def conference(camera_path: str | None, model: str, gate: str, composition: str, codec: str, crf: float,
+               quant_factor: float, max_frames: int = MAX_FRAMES_DEFAULT):
+    """The whole codec path on a camera clip (:func:`lab.conference.run_conference`).
+
+    Returns:
+        (side-by-side mp4 camera | received, downlink mp4, summary rows ``[quantity, value]``,
+        per-frame rows, status markdown)
+    """
+    from datasets.errors import DataError
+    from datasets.video import write_video
+    from lab.conference import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+
+    if not camera_path:
+        raise UserInputError("choose a camera clip")
+    if not model:
+        raise UserInputError("choose a model")
+    try:
+        frames, fps = load_camera_clip(camera_path, max_frames=int(max_frames))
+    except DataError as e:
+        raise UserInputError(str(e)) from e
+    la = _LOADED.get(model) or load_animator(model)
+    _LOADED[model] = la
+    cfg = ConferenceConfig(model=model, gate=gate, composition=composition, downlink_codec=codec,
+                           downlink_crf=float(crf), quant_factor=float(quant_factor))
+    run_dir = output_dir() / f"conference-{uuid.uuid4().hex[:8]}"
+    try:
+        res = run_conference(frames, fps, cfg, loaded=la, work_dir=run_dir)
+    except DataError as e:
+        raise UserInputError(str(e)) from e
+    grid = run_dir / "side_by_side.mp4"
+    write_video(grid, preview_grid(frames, res.received), fps=fps, crf=18)
+    s = res.summary
+    rows = []
+    for label, key, fmt in CONFERENCE_SUMMARY:
+        if key is None:
+            rows.append([label, f"{s['frames_sent']} / {s['frames_dropped_by_gate']}"])
+        elif s.get(key) is not None:
+            rows.append([label, fmt.format(s[key])])
+    per_frame = [[r["frame"], r["sent"], r["gate_reasons"], r["motion_bits"], str(r["rendered_motion_of"]),
+                  round(r["psnr"], 2), round(r["l1_head"], 4)] for r in res.per_frame]
+    status = (f"{s['frames']} frames {s['camera_size']} at {s['fps']:g} fps; crop box {s['crop_box']}; "
+              f"{s['motion_values_per_frame']} motion values per frame.")
+    if la.weights.startswith("random"):
+        status += f"\n\n**{model} is randomly initialised** (its output is not meaningful): {la.note}"
+    return str(grid), str(res.downlink_path), rows, per_frame, status

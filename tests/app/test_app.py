@@ -87,3 +87,21 @@ def test_browser_click_animate_shows_video_and_table(app_url):
         expect(page.locator("#result-video video")).to_have_count(1, timeout=30_000)
         expect(page.locator("#status")).to_contain_text("8 frames")
         browser.close()
+
+
+def test_api_conference_on_the_upper_body_demo(app_url):
+    from gradio_client import Client, handle_file
+
+    from lab.ui.handlers import demo_camera_file
+
+    client = Client(app_url, verbose=False)
+    grid, downlink, summary, per_frame, status = client.predict(
+        handle_file(demo_camera_file()), "static", "off", "feather", "libx264", 28, 64, 6, api_name="/conference")
+    path = grid["video"] if isinstance(grid, dict) else grid
+    assert Path(path).is_file() and Path(downlink).stat().st_size > 500
+    rows = {r[0]: r[1] for r in summary["data"]}
+    assert rows["frames sent / dropped by the gate"] == "6 / 0"
+    assert float(rows["uplink: motion (kbps)"]) == 0  # static sends no motion
+    assert float(rows["downlink (kbps)"]) > 0
+    assert len(per_frame["data"]) == 6
+    assert "512x512" in status
