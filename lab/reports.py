@@ -123,7 +123,8 @@ class RunData:
         summary: ``summary.csv`` (used only when ``per_frame`` is absent).
         per_video: ``per_video.csv`` (used only when ``per_frame`` is absent).
         weights: model → weights label (``random init``, a file and hash, ...).
-        provenance: run folder → its ``provenance.json``.
+        provenance: run folder → its ``provenance.json`` (and a failures run's ``summary.json``, keyed by
+            that file's path).
         rd, rd_summary, bd_rate: rate–distortion tables.
         failures: ``failures.csv``; gallery: ``gallery.json`` entries.
         files: run folder → the run files found there.
@@ -552,7 +553,8 @@ def report_tables(run: RunData, reference_model: str | None = None,
     out: dict[str, pd.DataFrame] = {}
     if run.has_eval:
         out["table2"] = table2_table(run, reference_model)
-        out["per_clip"] = per_clip_table(run)
+        if run.per_frame is not None or run.per_video is not None:
+            out["per_clip"] = per_clip_table(run)
         if run.per_frame is not None:
             manifest = match_manifest(run.per_frame["video"].unique().tolist(), data_root or _data_root_of(run))
             for by in BREAKDOWNS:
@@ -681,7 +683,8 @@ def report_figures(run: RunData) -> dict[str, go.Figure]:
     figs: dict[str, go.Figure] = {}
     if run.has_eval:
         for m in run.metrics:
-            figs[f"per_clip_{m}"] = fig_per_clip(run, m)
+            if run.per_frame is not None or run.per_video is not None:
+                figs[f"per_clip_{m}"] = fig_per_clip(run, m)
             if run.per_frame is not None:
                 figs[f"distribution_{m}"] = fig_distribution(run, m)
                 figs[f"temporal_{m}"] = fig_temporal(run, m)
@@ -858,8 +861,9 @@ def _eval_sections(run: RunData, tables: dict[str, pd.DataFrame], figs: dict[str
     out = [_section(
         "Table 2: reconstruction", _table2_html(t2, run),
         "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes), _paper_html(), _backends_html(run))]
-    out.append(_section("Per clip", _html_table(_wide_per_clip(tables["per_clip"], metrics)),
-                        _figure_divs(figs, [f"per_clip_{m}" for m in metrics])))
+    if "per_clip" in tables:
+        out.append(_section("Per clip", _html_table(_wide_per_clip(tables["per_clip"], metrics)),
+                            _figure_divs(figs, [f"per_clip_{m}" for m in metrics])))
     for by, title in (("pose_class", "By pose class"), ("split", "By split"), ("identity", "By identity")):
         if f"by_{by}" in tables:
             out.append(_section(f"{title} (clips matched to the shared set's MANIFEST.csv)",

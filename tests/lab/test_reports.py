@@ -242,6 +242,15 @@ def test_fomm_is_the_default_reference_and_the_paper_claim_is_checked(eval_run, 
     assert note in " ".join(_parse(files.html).text)
 
 
+def test_summary_only_folder_still_gives_table2(eval_run, tmp_path):
+    for f in ("summary.csv", "provenance.json"):
+        shutil.copy(eval_run / f, tmp_path)
+    run = load_run(tmp_path)
+    assert run.per_frame is None and table2_text(run) == (eval_run / "table2.md").read_text()
+    files = write_report(run, tmp_path / "rep", png=False)
+    assert set(files.tables) == {"table2"} and "Per clip" not in " ".join(_parse(files.html).text)
+
+
 def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not a run")
