@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "metrics",
     "train",
     "evaluate",
+    "batch",
     "report",
     "conference",
     "rd",

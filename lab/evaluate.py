@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,7 @@ def evaluate_reconstruction(
     batch_size: int = 8,
     data_description: dict | None = None,
     progress: bool = True,
+    on_video: Callable[[str, str, np.ndarray, np.ndarray], None] | None = None,
 ) -> EvalResult:
     """Reconstruct every video with every model and score it.
 
@@ -91,6 +92,9 @@ def evaluate_reconstruction(
         batch_size: frames per forward pass.
         data_description: recorded in the provenance.
         progress: a tqdm bar over videos.
+        on_video: called as ``on_video(video, model, frames, predictions)`` after each (model, video) is
+            rendered and scored (e.g. failure analysis on the same predictions); not called for pairs a
+            resumed run skips.
     """
     import pandas as pd
 
@@ -137,6 +141,8 @@ def evaluate_reconstruction(
                 df.to_csv(path, mode="a", header=not path.is_file(), index=False)
             else:
                 frames_rows.append(df)
+            if on_video is not None:
+                on_video(name, m, frames, preds)
     all_rows = pd.read_csv(out / PER_FRAME) if out is not None else pd.concat(frames_rows, ignore_index=True)
     result = _summarise(all_rows, models, metrics, {m: loaded[m].weights for m in models})
     result.provenance = {

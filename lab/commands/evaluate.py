@@ -32,12 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from lab.evaluate import evaluate_reconstruction, iter_eval_videos, table2_markdown
 
     data = args.data or str(shared_data_root())
-    ckpts = {}
-    for item in args.checkpoint:
-        name, sep, path = item.partition("=")
-        if not sep or not path:
-            raise ValueError(f"--checkpoint takes MODEL=PATH, got '{item}'")
-        ckpts[name] = path
+    ckpts = parse_checkpoints(args.checkpoint)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     res = evaluate_reconstruction(
@@ -50,3 +45,14 @@ def run(args: argparse.Namespace) -> int:
           + (" (offline; not the pose-evaluation convention)" if "dlib" in (args.backend, args.aed_backend) else ""))
     print(f"written to {res.out_dir}")
     return 0
+
+
+def parse_checkpoints(items: list[str]) -> dict[str, str]:
+    """``["MODEL=PATH", ...]`` (the repeatable ``--checkpoint`` option) → ``{model: path}``."""
+    ckpts = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--checkpoint takes MODEL=PATH, got '{item}'")
+        ckpts[name] = path
+    return ckpts

@@ -49,16 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _checkpoints(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"--checkpoint takes MODEL=PATH, got '{item}'")
-        out[name] = path
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``facelab rd``; prints the markdown tables and the output folder.
 
@@ -69,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         0 on success.
     """
     from datasets.shared import shared_data_root
+    from lab.commands.evaluate import parse_checkpoints
     from lab.evaluate import iter_eval_videos
     from lab.ratedistortion import rd_markdown, rd_over_videos
 
@@ -85,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         models, videos, out_dir=args.out, codecs=codecs, fps=args.fps,
         ref_crfs={c: args.ref_crfs for c in codecs} if args.ref_crfs else None,
         anchor_crfs={c: args.anchor_crfs for c in codecs} if args.anchor_crfs else None,
-        quant_factor=args.quant_factor, metrics=metrics, checkpoints=_checkpoints(args.checkpoint),
+        quant_factor=args.quant_factor, metrics=metrics, checkpoints=parse_checkpoints(args.checkpoint),
         batch_size=args.batch_size, device=args.device,
         data_description={"data": data, "split": args.split, "max_frames_per_video": args.max_frames,
                           "max_videos": args.max_videos},
