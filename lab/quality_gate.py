@@ -10,8 +10,9 @@ Landmark mode, :meth:`QualityGate.assess` (68 landmarks of a :mod:`metrics.backe
 feature             what                                                                          rejects as
 ==================  ============================================================================  ==========
 ``face``            1 when a face was found. A frame without one is searched again rotated by     ``no_face``
-                    90°, 180° and 270° (the HOG detector only finds upright faces), so a phone
-                    held sideways reads as a roll of ±90° instead of a missing face
+                    90° and 270° (the HOG detector only finds upright faces), so a phone held
+                    sideways reads as a roll of ±90° instead of a missing face. Not 180°: on the
+                    shared set's near-profile frames an upside-down search found a false face
 ``yaw`` ``pitch``   head pose, degrees (:func:`lab.pose.head_pose`; thresholds on its scale,      ``pose_yaw``
 ``roll``            :data:`lab.pose.LARGE_YAW_DEG` ...)                                           ...
 ``mouth_open``      inner-lip aspect ratio: mean of the 3 vertical gaps 61-67, 62-66, 63-65 over  ``mouth_open``
@@ -22,7 +23,8 @@ feature             what                                                        
 ``sharpness``       variance of the Laplacian of the face box (landmark extent, grayscale,        ``blur``
                     resized to 128x128 so it does not depend on the face size). Shared-set clips
                     read 12-430 (motion blur at the low end); the demo face 180, 5 once blurred
-                    with a 4 px Gaussian
+                    with a 4 px Gaussian; the whole frame when no face is found (a frame too
+                    blurred to detect reads as blur as well as no face)
 ``sharpness_ratio`` sharpness / the reference frame's (when a reference is given; the absolute    ``blur``
                     threshold is used only without one)
 ``face_size``       the landmark box's longer side / the frame's shorter side (0.24-0.87 on the   ``face_too_small``
@@ -190,21 +192,19 @@ def _unrotate(points: np.ndarray, k: int, height: int, width: int) -> np.ndarray
     x, y = points[:, 0], points[:, 1]
     if k == 1:
         return np.stack([(width - 1) - y, x], 1)
-    if k == 2:
-        return np.stack([(width - 1) - x, (height - 1) - y], 1)
     if k == 3:
         return np.stack([y, (height - 1) - x], 1)
-    return points.copy()
+    raise ValueError(f"k must be 1 or 3, got {k}")
 
 
 def landmarks_with_rotation(
     frames: np.ndarray, backend: Any = "dlib", search: bool = True
 ) -> list[tuple[np.ndarray | None, int]]:
-    """68 landmarks per frame; where no face is found (and ``search``), the frame rotated by 90°, 180°, 270°.
+    """68 landmarks per frame; where no face is found (and ``search``), the frame turned by 90° and 270°.
 
     Returns:
-        per frame ``(landmarks in the frame's own pixel coordinates or None, degrees of the rotation that
-        found the face: 0, 90, 180 or 270)``.
+        per frame ``(landmarks in the frame's own pixel coordinates or None, degrees (anticlockwise, as
+        ``np.rot90``) the frame was turned by to find the face: 0, 90 or 270)``.
     """
     be = resolve_landmark_backend(backend)
     arr = np.asarray(frames)
@@ -215,7 +215,7 @@ def landmarks_with_rotation(
     for i, (lm, _) in enumerate(out):
         if lm is not None:
             continue
-        for k in (1, 3, 2):  # sideways first: a phone on its side
+        for k in (1, 3):  # a phone on its side; not 180° (false faces on near-profile frames)
             found = be.landmarks(np.ascontiguousarray(np.rot90(arr[i], k))[None])[0]
             if found is not None:
                 out[i] = (_unrotate(found, k, h, w), 90 * k)
@@ -238,7 +238,7 @@ class QualityGate:
     Args:
         thresholds: :class:`GateThresholds` (defaults when None).
         backend: landmark backend name or instance for :meth:`assess`.
-        rotation_search: look for faces rotated by 90°/180°/270° when none is found upright.
+        rotation_search: look for faces turned by 90°/270° when none is found upright.
     """
 
     def __init__(
