@@ -1,6 +1,8 @@
 """facelab's Gradio app: a thin layer over :mod:`lab` (layout and events only; logic in lab.ui.handlers).
 
 Run with ``make app`` (or ``python app.py``); it opens on the embedded demo (no data or weights needed).
+One builder per tab; every button calls one handler of :mod:`lab.ui.handlers`, which calls the same library
+functions as the CLI.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from lab.registry import list_animators
 from lab.ui import handlers as h
 
 DEFAULT_MODELS = ["static", "ultralight"]
+BATCH_METRICS = ["l1", "akd", "aed", "psnr", "ssim", "lpips"]
 
 
 def _guard(fn):
@@ -28,71 +31,137 @@ def _guard(fn):
     return wrapped
 
 
+def _shared_examples(source=None, driving=None) -> None:
+    from datasets.demo import example_items
+
+    examples = example_items()
+    if not examples:
+        return
+    gr.Markdown("Examples from the shared data set (`FACELAB_DATA`; research use only):")
+    if source is not None:
+        gr.Examples([[str(e.path)] for e in examples if e.role == "source"], inputs=[source], label="Sources")
+    gr.Examples([[str(e.path)] for e in examples if e.role == "driving"], inputs=[driving], label="Driving clips")
+
+
+def _animate_tab(names: list[str]) -> None:
+    demo_source, demo_driving = h.demo_files()
+    with gr.Row():
+        source = gr.Image(value=demo_source, type="filepath", label="Source image", height=280)
+        driving = gr.Video(value=demo_driving, label="Driving clip", height=280)
+    with gr.Row():
+        models = gr.CheckboxGroup(names, value=[m for m in DEFAULT_MODELS if m in names], label="Models")
+        mode = gr.Radio(list(h.MODES), value=h.MODES[0], label="Motion")
+    with gr.Row():
+        crop = gr.Checkbox(True, label="Face-crop the inputs (one box per clip)")
+        max_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max driving frames")
+        run = gr.Button("Animate", variant="primary")
+    result = gr.Video(label="driving | models", elem_id="result-video")
+    table = gr.Dataframe(headers=["model", "weights", "L1", "PSNR", "SSIM", "seconds"],
+                         label="Metrics vs driving", elem_id="metrics-table")
+    status = gr.Markdown(elem_id="status")
+    run.click(_guard(h.animate), [source, driving, models, mode, crop, max_frames], [result, table, status],
+              api_name="animate")
+    _shared_examples(source, driving)
+
+
+def _conference_tab(names: list[str]) -> None:
+    gr.Markdown(h.conference_intro())
+    with gr.Row():
+        camera = gr.Video(value=h.demo_camera_file(), label="Camera clip (full frame, upper body)", height=280)
+        with gr.Column():
+            model = gr.Dropdown(names, value="ultralight" if "ultralight" in names else names[0], label="Model")
+            gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
+            composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
+    with gr.Row():
+        codec = gr.Radio(["libx264", "libx265"], value="libx264", label="Downlink codec")
+        crf = gr.Slider(10, 51, value=23, step=1, label="Downlink CRF")
+        quant = gr.Slider(4, 1024, value=64, step=4, label="Motion quantisation factor")
+        max_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max frames")
+    run = gr.Button("Send through the codec", variant="primary")
+    with gr.Row():
+        video = gr.Video(label="camera | received", elem_id="conference-video")
+        downlink = gr.File(label="downlink.mp4 (what the receiver gets)")
+    summary = gr.Dataframe(headers=["quantity", "value"], label="Rates, quality, timing", elem_id="conference-summary")
+    status = gr.Markdown(elem_id="conference-status")
+    per_frame = gr.Dataframe(headers=["frame", "sent", "gate reasons", "motion bits", "rendered motion of", "PSNR",
+                                      "head L1"], label="Per frame")
+    run.click(_guard(h.conference), [camera, model, gate, composition, codec, crf, quant, max_frames],
+              [video, downlink, summary, per_frame, status], api_name="conference")
+    _shared_examples(driving=camera)
+
+
+def _failures_tab(names: list[str]) -> None:
+    gr.Markdown(h.failures_intro())
+    demo_source, demo_driving = h.demo_files()
+    with gr.Row():
+        source = gr.Image(value=demo_source, type="filepath", label="Source image", height=240)
+        driving = gr.Video(value=demo_driving, label="Driving clip", height=240)
+        with gr.Column():
+            model = gr.Dropdown([h.NO_MODEL, *names], value="static", label="Model whose output is shown")
+            reconstruction = gr.Checkbox(True, label="Source = first driving frame (self-reenactment, with L1)")
+            crop = gr.Checkbox(True, label="Face-crop the inputs")
+    with gr.Row():
+        max_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max driving frames")
+        max_yaw = gr.Slider(10, 60, value=25, step=1, label="Large pose from |yaw| (deg)")
+        max_pose_diff = gr.Slider(5, 60, value=20, step=1, label="Weak correlation from pose change (deg)")
+        run = gr.Button("Flag failure cases", variant="primary")
+    status = gr.Markdown(elem_id="failures-status")
+    gallery = gr.Gallery(label="Failure-case gallery (source | driving | output)", columns=2, height="auto",
+                         elem_id="failures-gallery")
+    rows = gr.Dataframe(headers=["frame", "failed", "reasons", "yaw", "pitch", "roll", "pose diff", "landmark disp",
+                                 "appearance corr", "L1"], label="Per frame")
+    csv = gr.File(label="failures.csv")
+    run.click(_guard(h.failures), [source, driving, model, reconstruction, crop, max_frames, max_yaw, max_pose_diff],
+              [gallery, rows, status, csv], api_name="failures")
+    _shared_examples(source, driving)
+
+
+def _batch_tab(names: list[str]) -> None:
+    gr.Markdown(h.batch_intro())
+    with gr.Row():
+        data = gr.Textbox(h.default_batch_data(), label="Data: shared data folder, VoxCeleb-layout root, or 'demo'")
+        split = gr.Textbox("test", label="Split")
+    with gr.Row():
+        models = gr.CheckboxGroup(names, value=[m for m in DEFAULT_MODELS if m in names], label="Models")
+        metrics = gr.CheckboxGroup(BATCH_METRICS, value=["l1", "akd", "aed"], label="Metrics")
+    with gr.Row():
+        max_videos = gr.Slider(1, 100, value=2, step=1, label="Max clips")
+        max_frames = gr.Slider(1, 1000, value=10, step=1, label="Max frames per clip")
+        run = gr.Button("Evaluate, flag, report", variant="primary")
+    status = gr.Markdown(elem_id="batch-status")
+    table2 = gr.Dataframe(label="Table 2 (pooled over frames)", elem_id="batch-table2")
+    clips = gr.Dataframe(label="Per clip")
+    plot = gr.Plot(label="Per clip")
+    gallery = gr.Gallery(label="Failure cases (first model)", columns=3, height="auto")
+    report = gr.File(label="report.html (tables, plots, gallery, provenance)")
+    run.click(_guard(h.batch), [data, split, models, max_videos, max_frames, metrics],
+              [table2, clips, plot, gallery, report, status], api_name="batch")
+
+
+def _models_tab(names: list[str]) -> None:
+    gr.Dataframe(value=h.models_table, headers=["name", "encoder params", "decoder params", "motion per frame",
+                                               "weights", "description"], label="Registered animators")
+    models = gr.CheckboxGroup(names, value=["ultralight", "fomm"], label="Models")
+    run = gr.Button("Count params and MACs (Table 1)")
+    eff = gr.Dataframe(headers=["model", "part", "params", "GMACs", "GFLOPs"], label="Efficiency")
+    run.click(_guard(h.efficiency_rows), [models], [eff], api_name="efficiency")
+
+
 def build_demo() -> gr.Blocks:
     """The app's Blocks (tests build it too)."""
-    demo_source, demo_driving = h.demo_files()
     names = list_animators()
     with gr.Blocks(title="facelab") as demo:
         gr.Markdown(h.intro())
         with gr.Tab("Animate"):
-            with gr.Row():
-                source = gr.Image(value=demo_source, type="filepath", label="Source image", height=280)
-                driving = gr.Video(value=demo_driving, label="Driving clip", height=280)
-            with gr.Row():
-                models = gr.CheckboxGroup(names, value=[m for m in DEFAULT_MODELS if m in names], label="Models")
-                mode = gr.Radio(list(h.MODES), value=h.MODES[0], label="Motion")
-            with gr.Row():
-                crop = gr.Checkbox(True, label="Face-crop the inputs (one box per clip)")
-                max_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max driving frames")
-                run = gr.Button("Animate", variant="primary")
-            result = gr.Video(label="driving | models", elem_id="result-video")
-            table = gr.Dataframe(headers=["model", "weights", "L1", "PSNR", "SSIM", "seconds"],
-                                 label="Metrics vs driving", elem_id="metrics-table")
-            status = gr.Markdown(elem_id="status")
-            run.click(_guard(h.animate), [source, driving, models, mode, crop, max_frames], [result, table, status],
-                      api_name="animate")
-            from datasets.demo import example_items
-
-            examples = example_items()
-            if examples:
-                srcs = [e for e in examples if e.role == "source"]
-                drvs = [e for e in examples if e.role == "driving"]
-                gr.Markdown("Examples from the shared data set (`FACELAB_DATA`; research use only):")
-                gr.Examples([[str(s.path)] for s in srcs], inputs=[source], label="Sources")
-                gr.Examples([[str(d.path)] for d in drvs], inputs=[driving], label="Driving clips")
+            _animate_tab(names)
         with gr.Tab("Conference"):
-            gr.Markdown(h.conference_intro())
-            with gr.Row():
-                camera = gr.Video(value=h.demo_camera_file(), label="Camera clip (full frame, upper body)", height=280)
-                with gr.Column():
-                    conf_model = gr.Dropdown(names, value="ultralight" if "ultralight" in names else names[0],
-                                             label="Model")
-                    gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
-                    composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
-            with gr.Row():
-                codec = gr.Radio(["libx264", "libx265"], value="libx264", label="Downlink codec")
-                crf = gr.Slider(10, 51, value=23, step=1, label="Downlink CRF")
-                quant = gr.Slider(4, 1024, value=64, step=4, label="Motion quantisation factor")
-                conf_frames = gr.Slider(1, 300, value=h.MAX_FRAMES_DEFAULT, step=1, label="Max frames")
-            conf_run = gr.Button("Send through the codec", variant="primary")
-            with gr.Row():
-                conf_video = gr.Video(label="camera | received", elem_id="conference-video")
-                downlink = gr.File(label="downlink.mp4 (what the receiver gets)")
-            conf_summary = gr.Dataframe(headers=["quantity", "value"], label="Rates, quality, timing",
-                                        elem_id="conference-summary")
-            conf_status = gr.Markdown(elem_id="conference-status")
-            conf_frames_table = gr.Dataframe(headers=["frame", "sent", "gate reasons", "motion bits",
-                                                      "rendered motion of", "PSNR", "head L1"], label="Per frame")
-            conf_run.click(_guard(h.conference),
-                           [camera, conf_model, gate, composition, codec, crf, quant, conf_frames],
-                           [conf_video, downlink, conf_summary, conf_frames_table, conf_status], api_name="conference")
+            _conference_tab(names)
+        with gr.Tab("Failures"):
+            _failures_tab(names)
+        with gr.Tab("Batch report"):
+            _batch_tab(names)
         with gr.Tab("Models"):
-            gr.Dataframe(value=h.models_table, headers=["name", "encoder params", "decoder params", "motion per frame",
-                                                       "weights", "description"], label="Registered animators")
-            eff_models = gr.CheckboxGroup(names, value=["ultralight", "fomm"], label="Models")
-            eff_run = gr.Button("Count params and MACs (Table 1)")
-            eff = gr.Dataframe(headers=["model", "part", "params", "GMACs", "GFLOPs"], label="Efficiency")
-            eff_run.click(_guard(h.efficiency_rows), [eff_models], [eff], api_name="efficiency")
+            _models_tab(names)
     return demo
 
 

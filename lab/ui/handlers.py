@@ -14,11 +14,12 @@ from pathlib import Path
 
 from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 
-__all__ = ["demo_files", "demo_camera_file", "animate", "conference", "models_table", "efficiency_rows", "intro",
-           "output_dir", "MODES", "UserInputError"]
+__all__ = ["demo_files", "demo_camera_file", "animate", "conference", "failures", "batch", "default_batch_data",
+           "models_table", "efficiency_rows", "intro", "output_dir", "MODES", "NO_MODEL", "UserInputError"]
 
 MODES = ("reconstruction (absolute motion)", "animation (relative motion)")
 MAX_FRAMES_DEFAULT = 50
+NO_MODEL = "(none: flag the inputs only)"
 _LOADED: dict[str, LoadedAnimator] = {}
 
 
@@ -41,6 +42,14 @@ def conference_intro() -> str:
     return (Path(__file__).with_name("conference.md")).read_text()
 
 
+def failures_intro() -> str:
+    return (Path(__file__).with_name("failures.md")).read_text()
+
+
+def batch_intro() -> str:
+    return (Path(__file__).with_name("batch.md")).read_text()
+
+
 @functools.cache
 def demo_files() -> tuple[str, str]:
     """The embedded demo written once as files the UI components can show: (source png, driving mp4)."""
@@ -61,19 +70,29 @@ def demo_files() -> tuple[str, str]:
 
 def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, max_frames: int):
     from datasets.errors import DataError
-    from datasets.uploads import prepare_upload, upload_image
+    from datasets.uploads import upload_image
 
     if not source_path:
         raise UserInputError("choose a source image")
+    driving, fps = _read_driving(driving_path, crop, max_frames)
+    try:
+        source = upload_image(source_path, crop=crop and not _is_crop(source_path))
+    except DataError as e:
+        raise UserInputError(str(e)) from e
+    return source, driving, fps
+
+
+def _read_driving(driving_path: str | None, crop: bool, max_frames: int):
+    from datasets.errors import DataError
+    from datasets.uploads import prepare_upload
+
     if not driving_path:
         raise UserInputError("choose a driving clip")
     try:
-        source = upload_image(source_path, crop=crop and not _is_crop(source_path))
         clip = prepare_upload(driving_path, crop=crop and not _is_crop(driving_path), max_frames=int(max_frames))
-        driving = clip.read()
+        return clip.read(), clip.fps or 25.0
     except DataError as e:
         raise UserInputError(str(e)) from e
-    return source, driving, clip.fps or 25.0
 
 
 def _is_crop(path: str) -> bool:
@@ -214,3 +233,110 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
     if la.weights.startswith("random"):
         status += f"\n\n**{model} is randomly initialised** (its output is not meaningful): {la.note}"
     return str(grid), str(res.downlink_path), rows, per_frame, status
+
+
+def _model(name: str) -> LoadedAnimator:
+    la = _LOADED.get(name) or load_animator(name)
+    _LOADED[name] = la
+    return la
+
+
+def failures(source_path: str | None, driving_path: str | None, model: str, reconstruction: bool, crop: bool,
+             max_frames: int, max_yaw: float, max_pose_diff: float):
+    """Failure flags of a (source, driving) run and its gallery (:mod:`lab.failures`).
+
+    Args:
+        reconstruction: take the source from the driving clip's first frame (self-reenactment, with per-frame
+            L1 against the driving frames), instead of the source image.
+
+    Returns:
+        (gallery ``[(png path, caption)]``, per-frame rows, summary markdown, failures.csv path)
+    """
+    from lab.animate import animate_frames
+    from lab.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
+
+    if reconstruction:
+        driving, fps = _read_driving(driving_path, crop, max_frames)
+        source = driving[0]
+    elif not source_path:
+        raise UserInputError("choose a source image (or tick 'source = first driving frame')")
+    else:
+        source, driving, fps = _read_inputs(source_path, driving_path, crop, max_frames)
+    preds = None
+    la = None
+    if model and model != NO_MODEL:
+        la = _model(model)
+        preds = animate_frames(la.model, source, driving)
+    th = FailureThresholds(max_yaw=float(max_yaw), max_pose_diff=float(max_pose_diff))
+    rep = analyse_failures(source, driving, predictions=preds, fps=fps, thresholds=th,
+                           ground_truth=driving if reconstruction and preds is not None else None,
+                           source_index=0 if reconstruction else None, video=Path(driving_path).stem)
+    items = gallery_items(rep, source, driving, predictions=preds, max_items=24, per_reason=6)
+    out = write_failures(rep, items, output_dir() / f"failures-{uuid.uuid4().hex[:8]}")
+    import json
+
+    gallery = [(str(out / e["file"]), e["caption"]) for e in json.loads((out / "gallery.json").read_text())]
+    cols = ("frame", "failed", "reasons", "yaw", "pitch", "roll", "pose_diff", "landmark_disp", "appearance_corr",
+            "l1")
+    rows = [[_round(r.get(c)) for c in cols] for r in rep.rows]
+    s = rep.summary
+    status = (f"{s['frames']} frames: **{s['failed']} flagged** — "
+              + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s.items() if k not in ("frames", "failed"))
+              + f". Landmarks: {rep.backend}.")
+    if la is not None and la.weights.startswith("random"):
+        status += f"\n\n**{model} is randomly initialised** (its output is not meaningful): {la.note}"
+    return gallery, rows, status, str(out / "failures.csv")
+
+
+def _round(v):
+    if isinstance(v, float):
+        return round(v, 3)
+    return v
+
+
+def default_batch_data() -> str:
+    """The shared data folder when present, else ``demo`` (the embedded clip)."""
+    from datasets.shared import shared_data_root
+
+    root = shared_data_root()
+    return str(root) if (root / "MANIFEST.csv").is_file() else "demo"
+
+
+def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_frames: int,
+          metrics: list[str] | None):
+    """Evaluate + failure flags + report on a folder of clips (:func:`lab.batch.run_batch`).
+
+    Returns:
+        (Table 2 rows, per-clip rows, per-clip L1 figure, gallery, report.html path, status markdown)
+    """
+    from datasets.errors import DataError
+    from lab.batch import batch_videos, run_batch
+    from lab.reports import fig_per_clip, load_runs, per_clip_table, table2_table
+
+    if not models:
+        raise UserInputError("tick at least one model")
+    if not metrics:
+        raise UserInputError("tick at least one metric")
+    data = (data or "").strip() or default_batch_data()
+    run_dir = output_dir() / f"batch-{uuid.uuid4().hex[:8]}"
+    try:
+        res = run_batch(models, batch_videos(data, split, int(max_videos), int(max_frames)), run_dir,
+                        metrics=metrics, png=False, progress=False,
+                        data_description={"data": data, "split": split, "max_videos": int(max_videos),
+                                          "max_frames": int(max_frames)})
+    except (DataError, FileNotFoundError) as e:
+        raise UserInputError(str(e)) from e
+    run = load_runs([run_dir])
+    t2 = table2_table(run)
+    t2 = t2[[c for c in ("model", "weights", "videos", "frames", *metrics) if c in t2]].round(4)
+    clips = per_clip_table(run)
+    clips = clips[[c for c in ("model", "video", "frames", *metrics) if c in clips]].round(4)
+    fig = fig_per_clip(run, metrics[0])
+    import json
+
+    gallery = []
+    for d in res.failure_dirs:
+        gallery += [(str(d / e["file"]), e["caption"]) for e in json.loads((d / "gallery.json").read_text())]
+    n = int(t2["videos"].max()) if len(t2) else 0
+    status = f"{n} clip(s) from `{data}` ({split}); run folder `{run_dir}`."
+    return t2, clips, fig, gallery, str(res.report.html), status

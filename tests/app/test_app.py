@@ -105,3 +105,35 @@ def test_api_conference_on_the_upper_body_demo(app_url):
     assert float(rows["downlink (kbps)"]) > 0
     assert len(per_frame["data"]) == 6
     assert "512x512" in status
+
+
+def test_api_failures_gallery_on_demo(app_url):
+    from gradio_client import Client, handle_file
+
+    from lab.ui.handlers import demo_files
+
+    src, drv = demo_files()
+    client = Client(app_url, verbose=False)
+    gallery, rows, status, csv = client.predict(handle_file(src), handle_file(drv), "static", True, True, 8, 25, 20,
+                                                api_name="/failures")
+    assert len(rows["data"]) == 8
+    assert "8 frames" in status
+    assert Path(csv).is_file()
+    # static in self-reenactment: the worst-L1 frames are in the gallery with captions
+    assert gallery and all(Path(g["image"]["path"] if isinstance(g["image"], dict) else g["image"]).is_file()
+                           for g in gallery)
+    assert any("worst_l1" in (g.get("caption") or "") for g in gallery)
+
+
+def test_api_batch_report_on_demo(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    table2, clips, _plot, _gallery, report, status = client.predict("demo", "test", ["static"], 1, 4, ["l1", "ssim"],
+                                                                    api_name="/batch")
+    assert table2["data"][0][0] == "static"
+    assert len(clips["data"]) == 1
+    assert Path(report).is_file() and "astronaut-demo" in Path(report).read_text()
+    assert "1 clip(s)" in status
+    with pytest.raises(Exception, match="not found"):
+        client.predict("/nowhere/data", "test", ["static"], 1, 4, ["l1"], api_name="/batch")
