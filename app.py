@@ -90,6 +90,27 @@ def _conference_tab(names: list[str]) -> None:
     _shared_examples(driving=camera)
 
 
+def _rd_tab(names: list[str]) -> None:
+    gr.Markdown(h.rd_intro())
+    _, demo_driving = h.demo_files()
+    with gr.Row():
+        clip = gr.Video(value=demo_driving, label="Clip", height=240)
+        with gr.Column():
+            models = gr.CheckboxGroup(names, value=[m for m in DEFAULT_MODELS if m in names], label="Models")
+            codecs = gr.CheckboxGroup(["libx264", "libx265"], value=["libx264", "libx265"], label="Codecs")
+            crop = gr.Checkbox(True, label="Face-crop the clip")
+            max_frames = gr.Slider(2, 300, value=25, step=1, label="Max frames")
+    run = gr.Button("Measure rate-distortion", variant="primary")
+    status = gr.Markdown(elem_id="rd-status")
+    plot = gr.Plot(label="RD curves")
+    bd = gr.Dataframe(headers=["model", "reference codec", "anchor", "BD-rate %", "BD-PSNR dB", "status"],
+                      label="BD-rate against each anchor (negative = fewer bits at equal PSNR)", elem_id="rd-bd")
+    points = gr.Dataframe(label="RD points")
+    run.click(_guard(h.rate_distortion), [clip, models, codecs, crop, max_frames], [plot, points, bd, status],
+              api_name="rate_distortion")
+    _shared_examples(driving=clip)
+
+
 def _failures_tab(names: list[str]) -> None:
     gr.Markdown(h.failures_intro())
     demo_source, demo_driving = h.demo_files()
@@ -156,6 +177,8 @@ def build_demo() -> gr.Blocks:
             _animate_tab(names)
         with gr.Tab("Conference"):
             _conference_tab(names)
+        with gr.Tab("Rate–distortion"):
+            _rd_tab(names)
         with gr.Tab("Failures"):
             _failures_tab(names)
         with gr.Tab("Batch report"):

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 
-__all__ = ["demo_files", "demo_camera_file", "animate", "conference", "failures", "batch", "default_batch_data",
-           "models_table", "efficiency_rows", "intro", "output_dir", "MODES", "NO_MODEL", "UserInputError"]
+__all__ = ["demo_files", "demo_camera_file", "animate", "conference", "rate_distortion", "failures", "batch",
+           "default_batch_data", "models_table", "efficiency_rows", "intro", "output_dir", "MODES", "NO_MODEL",
+           "UserInputError"]
 
 MODES = ("reconstruction (absolute motion)", "animation (relative motion)")
 MAX_FRAMES_DEFAULT = 50
@@ -40,6 +41,10 @@ def intro() -> str:
 
 def conference_intro() -> str:
     return (Path(__file__).with_name("conference.md")).read_text()
+
+
+def rd_intro() -> str:
+    return (Path(__file__).with_name("rd.md")).read_text()
 
 
 def failures_intro() -> str:
@@ -343,3 +348,37 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
     n = int(t2["videos"].max()) if len(t2) else 0
     status = f"{n} clip(s) from `{data}` ({split}); run folder `{run_dir}`."
     return t2, clips, fig, gallery, str(res.report.html), status
+
+
+def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: list[str] | None, crop: bool,
+                    max_frames: int):
+    """Rate–distortion of animators as codecs against x264/x265 on one clip (:func:`lab.ratedistortion.rd_over_videos`).
+
+    Returns:
+        (RD figure, RD points rows, BD-rate rows, status markdown)
+    """
+    from lab.ratedistortion import rd_over_videos
+    from lab.reports import fig_rd, load_runs, rd_summary_table
+
+    if not models:
+        raise UserInputError("tick at least one model")
+    if not codecs:
+        raise UserInputError("tick at least one codec")
+    frames, fps = _read_driving(clip_path, crop, max_frames)
+    if len(frames) < 2:
+        raise UserInputError("rate-distortion needs a clip of at least 2 frames")
+    for m in models:
+        _model(m)  # load once, reported errors before the encodes start
+    run_dir = output_dir() / f"rd-{uuid.uuid4().hex[:8]}"
+    res = rd_over_videos(models, [(Path(clip_path).stem, frames)], out_dir=run_dir, codecs=codecs, fps=fps,
+                         progress=False)
+    run = load_runs([run_dir])
+    points = rd_summary_table(run)
+    cols = [c for c in ("curve", "level", "kbps", "ref_kbps", "motion_kbps", "psnr", "ssim") if c in points]
+    points = points[cols].round(3)
+    bd = [[r["model"], r["codec"], r["anchor"], _round(r.get("bd_rate")), _round(r.get("bd_quality")), r["status"]]
+          for r in res.bd if r["video"] == "mean"]
+    weights = {m: _LOADED[m].weights for m in models}
+    status = (f"{len(frames)} frames at {fps:g} fps; kbps = bits / 1000 / (frames / fps); models: "
+              + ", ".join(f"{m} ({w})" for m, w in weights.items()) + f". Run folder `{run_dir}`.")
+    return fig_rd(run), points, bd, status

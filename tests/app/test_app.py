@@ -137,3 +137,27 @@ def test_api_batch_report_on_demo(app_url):
     assert "1 clip(s)" in status
     with pytest.raises(Exception, match="not found"):
         client.predict("/nowhere/data", "test", ["static"], 1, 4, ["l1"], api_name="/batch")
+
+
+def test_api_rate_distortion_on_demo(app_url):
+    from gradio_client import Client, handle_file
+
+    from lab.ui.handlers import demo_files
+
+    _, drv = demo_files()
+    client = Client(app_url, verbose=False)
+    _plot, points, bd, status = client.predict(handle_file(drv), ["static"], ["libx264"], True, 6,
+                                               api_name="/rate_distortion")
+    rows = [dict(zip(points["headers"], r)) for r in points["data"]]
+    assert {r["curve"] for r in rows} == {"libx264", "static+libx264"}
+
+    def crf(r):
+        return float(str(r["level"]).split("=")[1])
+
+    for curve in ("libx264", "static+libx264"):  # both rates fall as the CRF rises
+        pts = sorted((r for r in rows if r["curve"] == curve), key=crf)
+        assert len(pts) >= 4 and all(a["kbps"] > b["kbps"] for a, b in zip(pts, pts[1:]))
+    # static sends no motion: its rate is the reference frame's alone
+    assert all(r["motion_kbps"] == 0 for r in rows if r["curve"] == "static+libx264")
+    assert bd["data"] and bd["data"][0][:3] == ["static", "libx264", "libx264"]
+    assert "6 frames" in status
