@@ -128,6 +128,7 @@ def _failures_tab(names: list[str]) -> None:
         run = gr.Button("Flag failure cases", variant="primary")
     status = gr.Markdown(elem_id="failures-status")
     gallery = gr.Gallery(label="Failure-case gallery (source | driving | output)", columns=2, height="auto",
+                         object_fit="contain",
                          elem_id="failures-gallery")
     rows = gr.Dataframe(headers=["frame", "failed", "reasons", "yaw", "pitch", "roll", "pose diff", "landmark disp",
                                  "appearance corr", "L1"], label="Per frame")
@@ -153,7 +154,7 @@ def _batch_tab(names: list[str]) -> None:
     table2 = gr.Dataframe(label="Table 2 (pooled over frames)", elem_id="batch-table2")
     clips = gr.Dataframe(label="Per clip")
     plot = gr.Plot(label="Per clip")
-    gallery = gr.Gallery(label="Failure cases (first model)", columns=3, height="auto")
+    gallery = gr.Gallery(label="Failure cases (first model)", columns=2, height="auto", object_fit="contain")
     report = gr.File(label="report.html (tables, plots, gallery, provenance)")
     run.click(_guard(h.batch), [data, split, models, max_videos, max_frames, metrics],
               [table2, clips, plot, gallery, report, status], api_name="batch")

@@ -161,3 +161,28 @@ def test_api_rate_distortion_on_demo(app_url):
     assert all(r["motion_kbps"] == 0 for r in rows if r["curve"] == "static+libx264")
     assert bd["data"] and bd["data"][0][:3] == ["static", "libx264", "libx264"]
     assert "6 frames" in status
+
+
+def test_browser_failure_gallery(app_url):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (CI installs it with apt-get)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Failures").click()
+        page.get_by_label("Max driving frames").last.fill("8")
+        page.get_by_role("button", name="Flag failure cases").click()
+        expect(page.locator("#failures-status")).to_contain_text("8 frames", timeout=120_000)
+        expect(page.locator("#failures-gallery img").first).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(Path(app_url_shot_dir()) / "failures.png"))
+        browser.close()
+
+
+def app_url_shot_dir() -> str:
+    import os
+    import tempfile
+
+    return os.environ.get("FACELAB_SCREENSHOTS") or tempfile.gettempdir()
