@@ -69,7 +69,7 @@ def _conference_tab(names: list[str]) -> None:
     with gr.Row():
         camera = gr.Video(value=h.demo_camera_file(), label="Camera clip (full frame, upper body)", height=280)
         with gr.Column():
-            model = gr.Dropdown(names, value="ultralight" if "ultralight" in names else names[0], label="Model")
+            model = gr.Dropdown(names, value=h.default_conference_model(names), label="Model")
             gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
             composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
     with gr.Row():

@@ -240,6 +240,13 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
     return str(grid), str(res.downlink_path), rows, per_frame, status
 
 
+def default_conference_model(names: list[str]) -> str:
+    """``ultralight`` when its trained weights are found, else ``static`` (an untrained model renders noise)."""
+    if "ultralight" in names and _model("ultralight").trained:
+        return "ultralight"
+    return "static" if "static" in names else names[0]
+
+
 def _model(name: str) -> LoadedAnimator:
     la = _LOADED.get(name) or load_animator(name)
     _LOADED[name] = la
