@@ -19,7 +19,8 @@ from datasets.crop import DEFAULT_MARGIN, DEFAULT_SIZE, CropResult, crop_media
 from datasets.errors import DataError
 from datasets.video import IMAGE_EXTS, VIDEO_EXTS, Media, open_media
 
-__all__ = ["UPLOAD_EXTS", "MAX_UPLOAD_BYTES", "validate_upload", "prepare_upload", "upload_frames", "upload_image"]
+__all__ = ["UPLOAD_EXTS", "MAX_UPLOAD_BYTES", "validate_upload", "prepare_upload", "upload_frames", "upload_image",
+           "is_face_crop"]
 
 UPLOAD_EXTS = VIDEO_EXTS + IMAGE_EXTS
 MAX_UPLOAD_BYTES = 500 * 1024**2
@@ -110,3 +111,9 @@ def upload_image(
 ) -> np.ndarray:
     """A source image from an upload (the first frame of a clip), ``(size, size, 3)`` uint8 RGB."""
     return upload_frames(path, size=size, crop=crop, max_frames=1, margin=margin)[0]
+
+
+def is_face_crop(path: str | os.PathLike, size: int = DEFAULT_SIZE) -> bool:
+    """Whether an upload already is a ``size``×``size`` face crop (VoxCeleb format): then it is not cropped again."""
+    info = validate_upload(path, max_frames=1).info
+    return (info.width, info.height) == (size, size)

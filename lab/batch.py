@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BatchResult", "batch_videos", "run_batch"]
+__all__ = ["BatchResult", "batch_videos", "run_batch", "safe_name"]
 
 
 @dataclass
@@ -72,7 +72,8 @@ def batch_videos(data: str | os.PathLike, split: str = "test", max_videos: int |
     yield from itertools.islice(iter_eval_videos(root, split=split, size=size, max_frames=max_frames), max_videos)
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A clip name as one file-name component (``owner+repo/clip`` → ``owner+repo__clip``)."""
     return re.sub(r"[^A-Za-z0-9._+-]+", "__", name).strip("_") or "clip"
 
 
@@ -123,7 +124,7 @@ def run_batch(
         rep = analyse_failures(frames[0], frames, predictions=preds, ground_truth=frames, source_index=0,
                                fps=fps, video=video)
         items = gallery_items(rep, frames[0], frames, predictions=preds, max_items=12, per_reason=3)
-        failure_dirs.append(write_failures(rep, items, out / "failures" / _safe(video)))
+        failure_dirs.append(write_failures(rep, items, out / "failures" / safe_name(video)))
 
     result = evaluate_reconstruction(models, videos, out_dir=out, metrics=metrics, checkpoints=checkpoints,
                                      data_description=data_description, progress=progress, on_video=on_video)

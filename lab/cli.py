@@ -17,6 +17,7 @@ __all__ = ["main", "build_parser"]
 # Subcommands, in the order --help lists them.
 COMMAND_MODULES = (
     "models",
+    "animate",
     "metrics",
     "train",
     "evaluate",

@@ -75,13 +75,13 @@ def demo_files() -> tuple[str, str]:
 
 def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, max_frames: int):
     from datasets.errors import DataError
-    from datasets.uploads import upload_image
+    from datasets.uploads import is_face_crop, upload_image
 
     if not source_path:
         raise UserInputError("choose a source image")
     driving, fps = _read_driving(driving_path, crop, max_frames)
     try:
-        source = upload_image(source_path, crop=crop and not _is_crop(source_path))
+        source = upload_image(source_path, crop=crop and not is_face_crop(source_path))
     except DataError as e:
         raise UserInputError(str(e)) from e
     return source, driving, fps
@@ -89,23 +89,15 @@ def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, 
 
 def _read_driving(driving_path: str | None, crop: bool, max_frames: int):
     from datasets.errors import DataError
-    from datasets.uploads import prepare_upload
+    from datasets.uploads import is_face_crop, prepare_upload
 
     if not driving_path:
         raise UserInputError("choose a driving clip")
     try:
-        clip = prepare_upload(driving_path, crop=crop and not _is_crop(driving_path), max_frames=int(max_frames))
+        clip = prepare_upload(driving_path, crop=crop and not is_face_crop(driving_path), max_frames=int(max_frames))
         return clip.read(), clip.fps or 25.0
     except DataError as e:
         raise UserInputError(str(e)) from e
-
-
-def _is_crop(path: str) -> bool:
-    """Inputs already at 256×256 are taken as face crops (VoxCeleb format) and not cropped again."""
-    from datasets.uploads import validate_upload
-
-    info = validate_upload(path, max_frames=1).info
-    return (info.width, info.height) == (256, 256)
 
 
 def animate(source_path: str | None, driving_path: str | None, models: list[str] | None, mode: str = MODES[0],
