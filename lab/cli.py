@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "rd",
     "failures",
     "efficiency",
+    "export_onnx",
     "crop",
 )
 
