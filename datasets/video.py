@@ -38,6 +38,7 @@ frames indexed, 110 present; its MANIFEST row says 110), so opening it warns.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import re
 import warnings
@@ -80,6 +81,7 @@ DEFAULT_FOLDER_FPS = 25.0  # frame folders store no rate; VoxCeleb/PC-AVS folder
 MAX_READ_BYTES = 4 * 1024**3  # Media.read() refuses to stack more than this; iterate instead
 # The x265 in PyAV 18's FFmpeg corrupts the heap for frames <= 48 px wide (glibc's malloc check aborts;
 # widths >= 50 pass): write_video refuses narrower frames for libx265.
+X265_MIN_REORDER_FRAMES = 3  # libx265 clips shorter than this are coded without B-frames
 MIN_X265_WIDTH = 64
 
 Frame = np.ndarray
@@ -749,6 +751,13 @@ def write_video(
         opts["preset"] = preset
     if codec == "libx265":
         opts.setdefault("x265-params", "log-level=error")
+        head = [first, *itertools.islice(it, X265_MIN_REORDER_FRAMES - 1)]
+        if len(head) < X265_MIN_REORDER_FRAMES and "bframes" not in opts["x265-params"]:
+            # FFmpeg's libx265 wrapper gives clips of 1-2 frames with B-frames on uninitialised decoding
+            # timestamps (measured: dts = -9.4e13), which the mp4 muxer refuses ("pts/dts pair unsupported")
+            # depending on the garbage; with so few frames there is no B-frame to lose
+            opts["x265-params"] += ":bframes=0"
+        it = itertools.chain(head[1:], it)
     if codec.startswith("libvpx") and crf is not None and bit_rate is None:
         opts.setdefault("b", "0")  # vpx: constant quality needs b=0
 

@@ -93,7 +93,6 @@ ENCODER_OPTIONS: dict[str, dict[str, str]] = {
     "libx264": {"threads": "1"},
     "libx265": {"x265-params": "log-level=error:frame-threads=1"},
 }
-_X265_MIN_REORDER_FRAMES = 3  # shorter clips are coded without B-frames (see encode_video)
 _NAL_FORMAT = {"h264": "avc", "hevc": "hevc"}
 _NON_DECODING_NALS = {"h264": {6, 9, 12}, "hevc": {35, 38, 39, 40}}  # SEI, access unit delimiter, filler
 _PARAMETER_SETS = {"h264": {7, 8}, "hevc": {32, 33, 34}}
@@ -265,8 +264,8 @@ def encode_video(
         :class:`CodedVideo`.
 
     Note:
-        libx265 clips of fewer than 3 frames (the intra reference) are coded with ``bframes=0``: FFmpeg's
-        wrapper gives them uninitialised decoding timestamps otherwise, which the mp4 muxer may refuse.
+        libx265 clips of fewer than 3 frames (the intra reference) are coded with ``bframes=0`` by
+        :func:`datasets.video.write_video` (FFmpeg's wrapper gives them garbage decoding timestamps otherwise).
     """
     from datasets.video import read_frames, write_video
 
@@ -274,11 +273,6 @@ def encode_video(
     frames = _check_frames(frames)
     n, h, w = frames.shape[:3]
     options = dict(ENCODER_OPTIONS[codec])
-    if codec == "libx265" and n < _X265_MIN_REORDER_FRAMES:
-        # FFmpeg's libx265 wrapper returns uninitialised DTS values for clips of 1-2 frames with B-frames on
-        # (measured: dts = -9.4e13), which the mp4 muxer refuses ("pts/dts pair unsupported") depending on the
-        # garbage; with so few frames there is no B-frame to lose
-        options["x265-params"] += ":bframes=0"
     with tempfile.TemporaryDirectory(prefix="facelab-rd-") as tmp:
         path = Path(tmp) / "coded.mp4"
         stats = write_video(path, frames, fps, codec=codec, crf=crf, bit_rate=bit_rate, preset=preset,
