@@ -189,7 +189,8 @@ def test_training_path_runs_without_av_gradio_lpips_dlib(tmp_path):
     assert paths[0].name == "a+b__one.mp4"
     code = f"""
 import sys
-for m in ["av", "gradio", "lpips", "dlib", "face_alignment", "face_recognition_models"]:
+for m in ["av", "gradio", "lpips", "dlib", "face_alignment", "face_recognition_models", "plotly", "kaleido",
+          "onnxscript", "jinja2"]:
     sys.modules[m] = None
 from lab.cli import build_parser
 build_parser()
