@@ -172,7 +172,7 @@ def run_conference(
     from lab.animate import load_animator, to_tensor, to_uint8
     from lab.animator import index_batch
     from lab.codec import MotionCodec
-    from lab.composition import compose
+    from lab.composition import compose, seam_score
     from lab.quality_gate import gate_sequence
     from lab.ratedistortion import encode_reference
     from metrics.functional import l1, psnr, ssim
@@ -257,6 +257,8 @@ def run_conference(
     p_full = psnr(received, frames, reduction="none")
     s_full = ssim(received, frames, reduction="none")
     l1_head = l1(heads, crops, reduction="none")
+    full_box = box == (0, 0, width, height)
+    seams = [float("nan") if full_box else seam_score(c, box) for c in composed]
     per_frame = []
     for i, d in enumerate(decisions):
         j = slot.get(i)
@@ -269,6 +271,7 @@ def run_conference(
             "psnr": float(p_full[i]),
             "ssim": float(s_full[i]),
             "l1_head": float(l1_head[i]),
+            "seam": seams[i],
             **{f"gate_{k}": v for k, v in d.features.items()},
         })
     duration = n / fps
@@ -295,6 +298,8 @@ def run_conference(
         "psnr": float(np.mean(p_full)),
         "ssim": float(np.mean(s_full)),
         "l1_head": float(np.mean(l1_head)),
+        "seam": float(np.mean(seams)),
+        "seam_camera": float("nan") if full_box else float(np.mean([seam_score(f, box) for f in frames])),
         **{f"ms_per_frame_{k}": 1000 * v / n for k, v in t.items()},
     }
     provenance = {
@@ -303,7 +308,9 @@ def run_conference(
         "rates": "kbps = bits / 1000 / (frames / fps); motion packets and the reference intra frame are the "
                  "uplink, the coded composed video the downlink; the anchor is the camera video coded with the "
                  "downlink's codec and setting (a conventional call's uplink)",
-        "quality": "psnr/ssim: received full frame vs camera frame; l1_head: animated crop vs camera crop",
+        "quality": "psnr/ssim: received full frame vs camera frame; l1_head: animated crop vs camera crop; seam: "
+                   "mean step across the crop box border of the composed frame, 8-bit levels (seam_camera: the "
+                   "camera frame's own step there)",
     }
     return ConferenceResult(received=received, composed=composed, heads=heads, crops=crops, box=box,
                             per_frame=per_frame, summary=summary, config=config, downlink_path=down.path,

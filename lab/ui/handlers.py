@@ -179,6 +179,8 @@ CONFERENCE_SUMMARY = (  # (label, summary key, format)
     ("received vs camera PSNR (dB)", "psnr", "{:.2f}"),
     ("received vs camera SSIM", "ssim", "{:.4f}"),
     ("animated head L1 vs camera crop", "l1_head", "{:.4f}"),
+    ("seam at the crop box, composed (8-bit levels)", "seam", "{:.2f}"),
+    ("... the camera frame's own step there", "seam_camera", "{:.2f}"),
     ("encoder ms/frame", "ms_per_frame_encoder", "{:.1f}"),
     ("decoder ms/frame", "ms_per_frame_decoder", "{:.1f}"),
     ("composition ms/frame", "ms_per_frame_composition", "{:.1f}"),

@@ -80,6 +80,20 @@ def test_gate_drops_blurred_frames_and_server_holds(camera, tmp_path):
         assert r.per_frame[i]["rendered_motion_of"] == blurred[0] - 1  # hold: the last accepted frame
 
 
+def test_composition_methods_and_their_seam(camera, tmp_path):
+    """An untrained ultralight renders a flat grey head: pasted naively it leaves a step at the crop box that
+    feathering removes (the border pixels are the reference frame's, so the step is the camera's own)."""
+    la = load_animator("ultralight")
+    seams = {}
+    for method in ("naive", "feather"):
+        cfg = ConferenceConfig(model="ultralight", gate="off", anchor=False, composition=method)
+        r = run_conference(camera[:3], demo_fps(), cfg, loaded=la, work_dir=tmp_path / method)
+        seams[method] = r.summary["seam"]
+        camera_seam = r.summary["seam_camera"]
+    assert seams["naive"] > camera_seam + 10
+    assert seams["feather"] < camera_seam + 3
+
+
 def test_downlink_rate_control(camera, tmp_path):
     low = run_conference(camera[:6], demo_fps(), ConferenceConfig(model="static", gate="off", downlink_crf=40),
                          work_dir=tmp_path / "low")
