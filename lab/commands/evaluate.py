@@ -1,4 +1,4 @@
-"""``facelab evaluate``: reconstruction metrics of several models on a data split, in Table 2's format."""
+"""``facelab evaluate``: reconstruction metrics (Table 2) or cross-identity metrics of models on a data split."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="reconstruction metrics (Table 2) of models on a data split; resumable",
-        description="FOMM's reconstruction protocol: for every video of the split, source = frame 0, every frame "
-        "is reconstructed with absolute motion and compared with itself; L1/AKD/AED pooled over all frames. "
-        "Writes per_frame.csv (resumable), per_video.csv, summary.csv, table2.md and provenance.json to --out.",
+        help="reconstruction metrics (Table 2) or cross-identity metrics of models on a data split; resumable",
+        description="--protocol reconstruction (FOMM's): for every video of the split, source = frame 0, every "
+        "frame is reconstructed with absolute motion and compared with itself; L1/AKD/AED pooled over all frames. "
+        "Writes per_frame.csv (resumable), per_video.csv, summary.csv, table2.md and provenance.json to --out. "
+        "--protocol cross-identity: the split's cross_identity pairs of pairs.csv animated with relative motion; "
+        "identity distance to source/driving, pose and mouth error vs driving (lab/evaluate_cross.py); writes "
+        "per_frame_cross.csv, summary_cross.csv, table_cross.md.",
     )
+    p.add_argument("--protocol", default="reconstruction", choices=("reconstruction", "cross-identity"))
     p.add_argument("--models", default="static,ultralight,fomm", help="comma-separated animator names")
     p.add_argument("--data", help="the shared data folder or a VoxCeleb-layout root (default: $FACELAB_DATA)")
     p.add_argument("--split", default="test")
@@ -34,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or str(shared_data_root())
     ckpts = parse_checkpoints(args.checkpoint)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.protocol == "cross-identity":
+        return _cross(args, data, models, ckpts)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     res = evaluate_reconstruction(
         models, iter_eval_videos(data, args.split, max_frames=args.max_frames), out_dir=args.out, metrics=metrics,
@@ -44,6 +50,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"metrics backends: AKD {args.backend}, AED {args.aed_backend}"
           + (" (offline; not the pose-evaluation convention)" if "dlib" in (args.backend, args.aed_backend) else ""))
     print(f"written to {res.out_dir}")
+    return 0
+
+
+def _cross(args: argparse.Namespace, data: str, models: list[str], ckpts: dict[str, str]) -> int:
+    from lab.evaluate_cross import cross_table_markdown, evaluate_cross_identity, iter_cross_pairs
+
+    summary = evaluate_cross_identity(models, iter_cross_pairs(data, args.split, max_frames=args.max_frames),
+                                      out_dir=args.out, checkpoints=ckpts, backend=args.backend,
+                                      batch_size=args.batch_size)
+    print(cross_table_markdown(summary))
+    print(f"landmarks and identity: {args.backend}; written to {args.out}")
     return 0
 
 
