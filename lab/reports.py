@@ -63,6 +63,7 @@ __all__ = [
     "breakdown_table",
     "rd_summary_table",
     "failure_counts",
+    "cross_identity_table",
     "fig_per_clip",
     "fig_distribution",
     "fig_temporal",
@@ -91,6 +92,7 @@ RUN_FILES = {
     "evaluation": ("per_frame.csv", "summary.csv", "per_video.csv", "table2.md", "provenance.json"),
     "rate-distortion": ("rd.csv", "rd_summary.csv", "bd_rate.csv"),
     "failures": ("failures.csv", "gallery.json", "summary.json"),
+    "cross-identity": ("per_frame_cross.csv", "summary_cross.csv", "provenance_cross.json"),
 }
 FAILURE_FLAGS = ("large_pose", "weak_correlation", "no_face", "no_face_prediction", "gate_rejected", "failed")
 BREAKDOWNS = ("pose_class", "split", "identity")
@@ -127,6 +129,7 @@ class RunData:
             that file's path).
         rd, rd_summary, bd_rate: rate–distortion tables.
         failures: ``failures.csv``; gallery: ``gallery.json`` entries.
+        cross: ``per_frame_cross.csv`` of a cross-identity evaluation (:mod:`lab.evaluate_cross`).
         files: run folder → the run files found there.
     """
 
@@ -141,6 +144,7 @@ class RunData:
     bd_rate: pd.DataFrame | None = None
     failures: pd.DataFrame | None = None
     gallery: list[GalleryItem] = field(default_factory=list)
+    cross: pd.DataFrame | None = None
     files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -243,6 +247,9 @@ def load_run(path: str | os.PathLike) -> RunData:
     run.bd_rate = _read_csv(p / "bd_rate.csv", ("model",))
     run.failures = _read_csv(p / "failures.csv", ("video", "frame"))
     run.gallery = _read_gallery(p / "gallery.json")
+    run.cross = _read_csv(p / "per_frame_cross.csv", ("model", "pair", "frame"))
+    if (p / "provenance_cross.json").is_file():
+        run.provenance[str(p / "provenance_cross.json")] = json.loads((p / "provenance_cross.json").read_text())
     if (p / "summary.json").is_file():  # a failures run's thresholds, backend and counts
         run.provenance[str(p / "summary.json")] = json.loads((p / "summary.json").read_text())
     run.weights = _weights(run)
@@ -291,7 +298,7 @@ def load_runs(paths: Sequence[str | os.PathLike]) -> RunData:
                     df["model"] = df["model"].replace(ren)
             r.weights = {ren.get(m, m): w for m, w in r.weights.items()}
     out = RunData(paths=[p for r in runs for p in r.paths])
-    for attr in ("per_frame", "summary", "per_video", "rd", "rd_summary", "bd_rate", "failures"):
+    for attr in ("per_frame", "summary", "per_video", "rd", "rd_summary", "bd_rate", "failures", "cross"):
         setattr(out, attr, _concat([getattr(r, attr) for r in runs]))
     for r in runs:
         out.weights.update(r.weights)
@@ -569,7 +576,25 @@ def report_tables(run: RunData, reference_model: str | None = None,
     fc = failure_counts(run)
     if fc is not None:
         out["failure_counts"] = fc
+    if run.cross is not None:
+        out["cross_identity"] = cross_identity_table(run)
     return out
+
+
+def cross_identity_table(run: RunData) -> pd.DataFrame:
+    """Cross-identity metrics pooled over frames with a face, per model (and per pair below each model)."""
+    from lab.evaluate_cross import CROSS_METRICS
+
+    d = run.cross
+    metrics = [m for m in CROSS_METRICS if m in d]
+    rows = []
+    for m, dm in d.groupby("model", sort=False):
+        rows.append({"model": m, "pair": "(all)", "frames": len(dm), **dm[metrics].mean().to_dict(),
+                     "no_face": int((dm["status"] == "no_face_output").sum()) if "status" in dm else 0})
+        for pair, dp in dm.groupby("pair", sort=True):
+            rows.append({"model": m, "pair": pair, "frames": len(dp), **dp[metrics].mean().to_dict(),
+                         "no_face": int((dp["status"] == "no_face_output").sum()) if "status" in dp else 0})
+    return pd.DataFrame(rows)
 
 
 def _data_root_of(run: RunData) -> str | None:
@@ -889,6 +914,13 @@ def _render_html(run: RunData, title: str, tables: dict[str, pd.DataFrame], figs
         parts.append(_section(
             "Rate–distortion", _figure_divs(figs, [n for n in figs if n.startswith("rd_")]),
             _rd_html(tables.get("rd_summary"), tables.get("bd_rate"))))
+    if "cross_identity" in tables:
+        parts.append(_section(
+            "Cross-identity reenactment", _html_table(tables["cross_identity"]),
+            '<p class="note">Relative motion (FOMM animate mode); pooled over frames whose output has a face. '
+            "ID distance: squared L2 of 128-D identity embeddings (to the source: lower = identity kept; to the "
+            "driver: higher = less leaked). Pose error: mean |yaw|, |pitch|, |roll| difference to the driving "
+            "frame (degrees). Mouth error: |mouth aspect ratio| difference to the driving frame.</p>"))
     if "failure_counts" in tables or run.gallery:
         parts.append(_section(
             "Failure cases", _figure_divs(figs, ["failures"]),

@@ -53,6 +53,13 @@ def test_evaluate_is_resumable(faces, tmp_path):
     df = pd.read_csv(tmp_path / "per_frame_cross.csv")
     assert s1[0]["pose_error"] == pytest.approx(df.pose_error.mean())
     assert "| static |" in (tmp_path / "table_cross.md").read_text()
+    # the report reads the run: a cross-identity section with the pooled numbers
+    from lab.reports import write_report
+
+    rep = write_report(tmp_path, tmp_path / "report", png=False)
+    t = pd.read_csv(rep.tables["cross_identity"])
+    assert t.iloc[0]["pair"] == "(all)" and t.iloc[0]["pose_error"] == pytest.approx(df.pose_error.mean())
+    assert "Cross-identity reenactment" in rep.html.read_text()
 
 
 @pytest.mark.data
