@@ -8,8 +8,9 @@ the box is kept so that results can be pasted back at full resolution (:func:`pa
 Box rule (:func:`face_crop_box`):
 
 1. detect faces (dlib HOG, :mod:`datasets.face_detect`) on at most ``max_detections`` frames evenly
-   spread over the clip (every k-th frame), frames over 640 px downscaled first; keep the largest face
-   of each frame. With no face at all, ``detector="auto"`` retries with dlib's CNN on 3 frames; then
+   spread over the clip (every k-th frame), frames over 640 px downscaled first; keep the main face of
+   each frame (:func:`~datasets.face_detect.main_face`: the largest of the detections scoring at least half
+   the frame's best, so a weak hit on an emblem is not taken over the real face). With no face at all, ``detector="auto"`` retries with dlib's CNN on 3 frames; then
    :class:`~datasets.errors.DataError` "no face found in <file>";
 2. drop outliers (a box whose size is outside ½–2× the median size or whose centre is more than one
    median face size from the median centre);
@@ -47,7 +48,7 @@ import numpy as np
 from PIL import Image
 
 from datasets.errors import DataError
-from datasets.face_detect import DETECT_MAX_SIDE, Box, detect_faces
+from datasets.face_detect import DETECT_MAX_SIDE, Box, detect_faces, main_face
 from datasets.video import Media, open_media
 
 __all__ = [
@@ -306,7 +307,7 @@ def detect_clip(
     detector: str = "auto",
     name: str = "the input",
 ) -> list[tuple[int, Box]]:
-    """Largest face on evenly spaced frames of a clip.
+    """The main face (:func:`~datasets.face_detect.main_face`) on evenly spaced frames of a clip.
 
     Args:
         frames: an opened :class:`~datasets.video.Media` (decoded lazily) or ``(N, H, W, 3)`` uint8 RGB.
@@ -341,14 +342,14 @@ def detect_clip(
             if not boxes and detector == "auto":
                 kept.append((i, f))
         if boxes:
-            found.append((i, boxes[0]))
+            found.append((i, main_face(boxes)))
     if not found and detector == "auto" and kept:
         pick = np.linspace(0, len(kept) - 1, min(CNN_FALLBACK_FRAMES, len(kept))).round().astype(int)
         for j in dict.fromkeys(pick.tolist()):
             i, f = kept[j]
             boxes = detect_faces(f, detector="cnn")
             if boxes:
-                found.append((i, boxes[0]))
+                found.append((i, main_face(boxes)))
     if not found:
         raise DataError(f"no face found in {name}")
     return found if scale == 1.0 else [(i, b.scaled(scale)) for i, b in found]

@@ -16,16 +16,19 @@ at the border). dlib is imported on first use (the ``face`` extra).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["Box", "DETECTORS", "DETECT_MAX_SIDE", "detect_faces", "get_hog_detector", "get_cnn_detector"]
+__all__ = ["Box", "DETECTORS", "DETECT_MAX_SIDE", "CONFIDENT_FRACTION", "detect_faces", "main_face", "get_hog_detector",
+           "get_cnn_detector"]
 
 DETECTORS = ("hog", "cnn")
 DETECT_MAX_SIDE = 640  # frames with a longer side are downscaled to it before detection (speed)
 CNN_MAX_SIDE = 400  # the CNN is slow on this CPU: detect on at most this size
+CONFIDENT_FRACTION = 0.5  # main_face: a detection counts when its score is at least this x the frame's best
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,28 @@ def _downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     s = max_side / max(h, w)
     small = Image.fromarray(frame).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
     return np.asarray(small), s
+
+
+def main_face(boxes: Sequence[Box], confident: float = CONFIDENT_FRACTION) -> Box | None:
+    """The face a clip is about: the largest of the confident detections of a frame.
+
+    A detection is confident when its score is at least ``confident`` × the frame's best score (when that is
+    positive). A weak hit on a printed face or an emblem (HOG score ~0, seen on the NASA patch of the demo's
+    H.264-coded frames) is not taken over a real face (score > 1) just because it is bigger; of two real
+    faces the larger (the nearer speaker) is taken.
+
+    Args:
+        boxes: detections of one frame (any order).
+        confident: fraction of the best score a detection needs.
+
+    Returns:
+        The chosen box, or None for no detection.
+    """
+    if not boxes:
+        return None
+    best = max(b.score for b in boxes)
+    pool = [b for b in boxes if best <= 0 or b.score >= confident * best]
+    return max(pool, key=lambda b: b.area)
 
 
 def detect_faces(

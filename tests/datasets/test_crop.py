@@ -125,6 +125,30 @@ def _upscale(img, k):
 
 
 @needs_dlib
+def test_main_face_prefers_confident_detections():
+    from datasets.face_detect import Box, main_face
+
+    real, emblem = Box(179, 83, 267, 171, 1.5, "hog"), Box(123, 330, 228, 435, 0.02, "hog")
+    assert main_face([emblem, real]) == real  # bigger but barely a detection
+    near, far = Box(0, 0, 100, 100, 0.9, "hog"), Box(200, 0, 260, 60, 1.4, "hog")
+    assert main_face([far, near]) == near  # two real faces: the larger one
+    assert main_face([]) is None
+
+
+def test_crop_of_the_coded_upper_body_demo_finds_the_face(tmp_path):
+    """After H.264, dlib's HOG also fires (score ~0) on the suit's NASA patch, which is bigger than the face:
+    the crop box must still be the face's (the conference demo's input)."""
+    from datasets.demo import ASTRONAUT_BOX, demo_upper_body
+    from datasets.video import write_video
+
+    path = tmp_path / "camera.mp4"
+    write_video(path, demo_upper_body(6), fps=25, crf=12)
+    box = crop_media(path, size=256).box
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    fx, fy = (ASTRONAUT_BOX[0] + ASTRONAUT_BOX[2]) / 2, (ASTRONAUT_BOX[1] + ASTRONAUT_BOX[3]) / 2
+    assert abs(cx - fx) < 20 and abs(cy - fy) < 20, box
+
+
 def test_crop_array_and_crop_frames():
     from skimage import data
 
