@@ -3,7 +3,8 @@
 * detector: dlib's HOG frontal-face detector (built into dlib, no file) through the data layer's
   :func:`datasets.face_detect.detect_faces` with a fixed ``upsample=1`` (face_recognition's default; fixed
   rather than "0, then 1 if nothing found" so generated and ground-truth frames are detected alike); the
-  **largest** face is used;
+  **main** face is used (:func:`datasets.face_detect.main_face`: the largest of the detections scoring at
+  least half the frame's best);
 * landmarks: the 68-point shape predictor ``shape_predictor_68_face_landmarks.dat`` (iBUG 300-W points,
   the same 68-point scheme as FAN), integer pixel coordinates;
 * identity: the 128-D ResNet ``dlib_face_recognition_resnet_model_v1.dat`` on the detected face
@@ -64,17 +65,17 @@ class DlibBackend:
 
     # ------------------------------------------------------------------ detection
     def _shape(self, frame: np.ndarray) -> Any:
-        """The 68-point ``full_object_detection`` of the largest face in ``frame``, or ``None``."""
+        """The 68-point ``full_object_detection`` of the main face in ``frame`` (the largest confident
+        detection, :func:`datasets.face_detect.main_face`), or ``None``."""
         key = hashlib.blake2b(frame.tobytes(), digest_size=16, key=str(frame.shape).encode()).digest()
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        from datasets.face_detect import detect_faces
+        from datasets.face_detect import detect_faces, main_face
 
-        boxes = detect_faces(frame, upsample=self.upsample, detector="hog")  # largest first
+        b = main_face(detect_faces(frame, upsample=self.upsample, detector="hog"))
         shape = None
-        if boxes:
-            b = boxes[0]  # half-open box -> dlib's inclusive rectangle
+        if b is not None:  # half-open box -> dlib's inclusive rectangle
             rect = self._dlib.rectangle(round(b.x0), round(b.y0), round(b.x1) - 1, round(b.y1) - 1)
             shape = self._predictor(frame, rect)
         self._cache[key] = shape
@@ -84,7 +85,7 @@ class DlibBackend:
 
     # ------------------------------------------------------------------ backend interface
     def landmarks(self, frames: np.ndarray) -> list[np.ndarray | None]:
-        """68 landmarks of the largest face per frame.
+        """68 landmarks of the main face per frame.
 
         Args:
             frames: ``(N, H, W, 3)`` uint8 RGB.
@@ -99,7 +100,7 @@ class DlibBackend:
         return out
 
     def embeddings(self, frames: np.ndarray) -> list[np.ndarray | None]:
-        """128-D dlib ResNet descriptor of the largest face per frame.
+        """128-D dlib ResNet descriptor of the main face per frame.
 
         Args:
             frames: ``(N, H, W, 3)`` uint8 RGB.
@@ -130,7 +131,7 @@ class DlibBackend:
             "protocol": self.protocol,
             "weights": [weight_entry(self._predictor_path), weight_entry(self._encoder_path)],
             "detector": f"datasets.face_detect.detect_faces: dlib HOG (built in), upsample={self.upsample}, "
-            "largest face",
+            "main face (largest with score >= 0.5 x best)",
             "landmarks": "dlib shape_predictor 68 points (iBUG 300-W), integer pixel coordinates",
             "identity": "dlib_face_recognition_resnet_model_v1, 128-D, num_jitters=0, padding=0.25, not normalised",
         }
