@@ -154,7 +154,7 @@ def _batch_tab(names: list[str]) -> None:
     table2 = gr.Dataframe(label="Table 2 (pooled over frames)", elem_id="batch-table2")
     clips = gr.Dataframe(label="Per clip")
     plot = gr.Plot(label="Per clip")
-    gallery = gr.Gallery(label="Failure cases (first model)", columns=2, height="auto", object_fit="contain")
+    gallery = gr.Gallery(label="Failure cases (first model)", columns=3, height="auto", object_fit="contain")
     report = gr.File(label="report.html (tables, plots, gallery, provenance)")
     run.click(_guard(h.batch), [data, split, models, max_videos, max_frames, metrics],
               [table2, clips, plot, gallery, report, status], api_name="batch")
