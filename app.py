@@ -163,10 +163,13 @@ def _batch_tab(names: list[str]) -> None:
 def _models_tab(names: list[str]) -> None:
     gr.Dataframe(value=h.models_table, headers=["name", "encoder params", "decoder params", "motion per frame",
                                                "weights", "description"], label="Registered animators")
-    models = gr.CheckboxGroup(names, value=["ultralight", "fomm"], label="Models")
+    with gr.Row():
+        models = gr.CheckboxGroup(names, value=["ultralight", "fomm"], label="Models")
+        latency = gr.Checkbox(False, label="Also measure CPU latency (about 2 s per part)")
     run = gr.Button("Count params and MACs (Table 1)")
-    eff = gr.Dataframe(headers=["model", "part", "params", "GMACs", "GFLOPs"], label="Efficiency")
-    run.click(_guard(h.efficiency_rows), [models], [eff], api_name="efficiency")
+    eff = gr.Dataframe(headers=["model", "part", "params", "GMACs", "GFLOPs", "latency ms", "x faster than fomm"],
+                       label="Efficiency (one 256x256 frame; MACs = FlopCounterMode FLOPs / 2)")
+    run.click(_guard(h.efficiency_rows), [models, latency], [eff], api_name="efficiency")
 
 
 def build_demo() -> gr.Blocks:

@@ -140,18 +140,25 @@ def models_table() -> list[list]:
     return rows
 
 
-def efficiency_rows(models: list[str] | None) -> list[list]:
-    """Table 1 rows (params, MACs, GFLOPs) for the chosen models, no latency (seconds, not minutes)."""
-    from lab.efficiency import animator_costs
+def efficiency_rows(models: list[str] | None, latency: bool = False) -> list[list]:
+    """Table 1 rows for the chosen models: params, MACs, GFLOPs and, with ``latency``, CPU milliseconds per
+    256×256 frame (about 2 s per part) and the speed-up against FOMM when it is among them.
+
+    Returns:
+        ``[model, part, params, GMACs, GFLOPs, latency ms, x faster than fomm]`` per part.
+    """
+    from lab.efficiency import animator_costs, efficiency_table
 
     if not models:
         raise UserInputError("tick at least one model")
-    rows = []
+    costs = []
     for name in models:
-        la = _LOADED.get(name) or load_animator(name)
-        _LOADED[name] = la
-        for c in animator_costs(la.model, latency=False):
-            rows.append([name, c.part, c.params, round(c.macs / 1e9, 4), round(c.flops / 1e9, 3)])
+        costs += animator_costs(_model(name).model, latency=bool(latency), min_run_time=0.5)
+    rows = []
+    for r in efficiency_table(costs):
+        ms, fast = r.get("latency_ms"), r.get("x_faster")
+        rows.append([r["model"], r["part"], r["params"], round(r["macs"] / 1e9, 4), round(r["flops"] / 1e9, 3),
+                     None if ms is None else round(ms, 2), None if fast is None else round(fast, 2)])
     return rows
 
 

@@ -186,3 +186,15 @@ def app_url_shot_dir() -> str:
     import tempfile
 
     return os.environ.get("FACELAB_SCREENSHOTS") or tempfile.gettempdir()
+
+
+def test_api_efficiency_with_latency(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    table = client.predict(["ultralight", "fomm"], True, api_name="/efficiency")
+    rows = {(r[0], r[1]): r for r in table["data"]}
+    enc = rows[("ultralight", "encoder")]
+    assert enc[2] == 162_260 and 0.0131 < enc[3] < 0.0161  # the paper's budget: 0.16 M params, 14.6 M MACs
+    assert enc[5] > 0 and enc[6] > 1  # measured, and faster than FOMM's detector
+    assert rows[("fomm", "encoder")][6] == 1.0
