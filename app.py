@@ -158,6 +158,19 @@ def _batch_tab(names: list[str]) -> None:
     report = gr.File(label="report.html (tables, plots, gallery, provenance)")
     run.click(_guard(h.batch), [data, split, models, max_videos, max_frames, metrics],
               [table2, clips, plot, gallery, report, status], api_name="batch")
+    with gr.Accordion("Cross-identity reenactment (the shared set's pairs.csv)", open=False):
+        gr.Markdown("Person A driven by person B (relative motion): identity distance to the source (lower: "
+                    "identity kept) and to the driver (higher: less leaked), head-pose and mouth error against the "
+                    "driver. Same data folder, split and models as above.")
+        with gr.Row():
+            max_pairs = gr.Slider(1, 20, value=4, step=1, label="Max pairs")
+            cross_frames = gr.Slider(1, 1000, value=10, step=1, label="Max driving frames per pair")
+            cross_run = gr.Button("Evaluate cross-identity pairs")
+        cross_status = gr.Markdown(elem_id="cross-status")
+        cross_table = gr.Dataframe(label="Cross-identity metrics (pooled, then per pair)")
+        cross_report = gr.File(label="report.html")
+        cross_run.click(_guard(h.cross_identity), [data, split, models, max_pairs, cross_frames],
+                        [cross_table, cross_report, cross_status], api_name="cross_identity")
 
 
 def _models_tab(names: list[str]) -> None:

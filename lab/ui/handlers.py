@@ -15,6 +15,7 @@ from pathlib import Path
 from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 
 __all__ = ["demo_files", "demo_camera_file", "animate", "conference", "rate_distortion", "failures", "batch",
+           "cross_identity",
            "default_batch_data", "models_table", "efficiency_rows", "intro", "output_dir", "MODES", "NO_MODEL",
            "UserInputError"]
 
@@ -390,3 +391,32 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
     status = (f"{len(frames)} frames at {fps:g} fps; kbps = bits / 1000 / (frames / fps); models: "
               + ", ".join(f"{m} ({w})" for m, w in weights.items()) + f". Run folder `{run_dir}`.")
     return fig_rd(run), points, bd, status
+
+
+def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: int, max_frames: int):
+    """Cross-identity evaluation of the shared set's ``cross_identity`` pairs (:mod:`lab.evaluate_cross`).
+
+    Returns:
+        (per-model and per-pair rows, report.html path, status markdown)
+    """
+    import itertools
+
+    from lab.evaluate_cross import evaluate_cross_identity, iter_cross_pairs
+    from lab.reports import cross_identity_table, load_runs, write_report
+
+    if not models:
+        raise UserInputError("tick at least one model")
+    data = (data or "").strip() or default_batch_data()
+    if not (Path(data) / "pairs.csv").is_file():
+        raise UserInputError(f"cross-identity needs the shared data set's pairs.csv; {data} has none")
+    run_dir = output_dir() / f"cross-{uuid.uuid4().hex[:8]}"
+    pairs = itertools.islice(iter_cross_pairs(data, split, max_frames=int(max_frames)), int(max_pairs))
+    try:
+        evaluate_cross_identity(models, pairs, out_dir=run_dir, progress=False)
+    except ValueError as e:
+        raise UserInputError(f"{e} (split '{split}' of {data})") from e
+    rep = write_report([run_dir], run_dir / "report", title="facelab cross-identity report", png=False)
+    table = cross_identity_table(load_runs([run_dir])).round(4)
+    weights = ", ".join(f"{m} ({_model(m).weights})" for m in models)
+    status = f"{table['pair'].nunique() - 1} pair(s) from `{data}` ({split}); models: {weights}."
+    return table, str(rep.html), status

@@ -198,3 +198,17 @@ def test_api_efficiency_with_latency(app_url):
     assert enc[2] == 162_260 and 0.0131 < enc[3] < 0.0161  # the paper's budget: 0.16 M params, 14.6 M MACs
     assert enc[5] > 0 and enc[6] > 1  # measured, and faster than FOMM's detector
     assert rows[("fomm", "encoder")][6] == 1.0
+
+
+@pytest.mark.data
+def test_api_cross_identity_pairs(app_url, data_root):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    table, report, status = client.predict(str(data_root), "test", ["static"], 2, 2, api_name="/cross_identity")
+    rows = [dict(zip(table["headers"], r)) for r in table["data"]]
+    assert rows[0]["pair"] == "(all)" and rows[0]["id_source"] == 0  # static keeps the source exactly
+    assert len(rows) == 3 and "2 pair(s)" in status
+    assert Path(report).is_file()
+    with pytest.raises(Exception, match="pairs.csv"):
+        client.predict("demo", "test", ["static"], 2, 2, api_name="/cross_identity")
