@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["reconstruct", "iter_eval_videos", "evaluate_reconstruction", "EvalResult", "table2_markdown"]
+__all__ = ["reconstruct", "iter_eval_videos", "evaluate_reconstruction", "EvalResult", "table2_markdown",
+           "done_counts", "append_rows"]
 
 PER_FRAME = "per_frame.csv"
 TABLE2_METRICS = ("l1", "akd", "aed")
@@ -55,14 +56,25 @@ class EvalResult:
     provenance: dict = field(default_factory=dict)
 
 
-def _done(out_dir: Path | None) -> dict[tuple[str, str], int]:
-    """(model, video) -> frames already scored in the run folder."""
-    if out_dir is None or not (out_dir / PER_FRAME).is_file():
+def done_counts(csv: Path | None, key: str = "video") -> dict[tuple[str, str], int]:
+    """``(model, <key>) -> rows`` already in a resumable per-frame CSV (empty when there is none)."""
+    if csv is None or not csv.is_file():
         return {}
     import pandas as pd
 
-    df = pd.read_csv(out_dir / PER_FRAME, usecols=["model", "video"])
-    return {(str(m), str(v)): int(n) for (m, v), n in df.groupby(["model", "video"]).size().items()}
+    df = pd.read_csv(csv, usecols=["model", key])
+    return {(str(m), str(v)): int(n) for (m, v), n in df.groupby(["model", key]).size().items()}
+
+
+def append_rows(csv: Path, df, model: str, name: str, key: str = "video", replace: bool = False) -> None:
+    """Append one (model, item)'s per-frame rows to a resumable CSV; ``replace`` first drops a partial
+    earlier attempt at the same (model, item)."""
+    import pandas as pd
+
+    if replace and csv.is_file():
+        old = pd.read_csv(csv)
+        old[~((old.model == model) & (old[key] == name))].to_csv(csv, index=False)
+    df.to_csv(csv, mode="a", header=not csv.is_file(), index=False)
 
 
 def evaluate_reconstruction(
@@ -105,7 +117,7 @@ def evaluate_reconstruction(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    done = _done(out)
+    done = done_counts(out / PER_FRAME if out is not None else None)
     checkpoints = checkpoints or {}
     loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
     # one dlib backend with a cache large enough that a video's ground truth is analysed once for all models
@@ -134,11 +146,7 @@ def evaluate_reconstruction(
             df.insert(0, "model", m)
             df["video"] = name
             if out is not None:
-                path = out / PER_FRAME
-                if done.get((m, name)):  # a partial earlier attempt: rewrite without it
-                    old = pd.read_csv(path)
-                    old[~((old.model == m) & (old.video == name))].to_csv(path, index=False)
-                df.to_csv(path, mode="a", header=not path.is_file(), index=False)
+                append_rows(out / PER_FRAME, df, m, name, replace=bool(done.get((m, name))))
             else:
                 frames_rows.append(df)
             if on_video is not None:

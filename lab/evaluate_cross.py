@@ -118,15 +118,6 @@ def cross_identity_metrics(outputs: np.ndarray, source: np.ndarray, driving: np.
     return rows
 
 
-def _done(out: Path | None) -> dict[tuple[str, str], int]:
-    if out is None or not (out / PER_FRAME).is_file():
-        return {}
-    import pandas as pd
-
-    df = pd.read_csv(out / PER_FRAME, usecols=["model", "pair"])
-    return {(str(m), str(p)): int(k) for (m, p), k in df.groupby(["model", "pair"]).size().items()}
-
-
 def evaluate_cross_identity(
     models: Sequence[str],
     pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
@@ -154,12 +145,13 @@ def evaluate_cross_identity(
     import pandas as pd
 
     from lab.animate import animate_frames, load_animator
+    from lab.evaluate import append_rows, done_counts
     from metrics.backends.dlib_backend import DlibBackend
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    done = _done(out)
+    done = done_counts(out / PER_FRAME if out is not None else None, key="pair")
     checkpoints = checkpoints or {}
     loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
     be = DlibBackend(cache_size=4096) if backend == "dlib" else backend
@@ -178,11 +170,7 @@ def evaluate_cross_identity(
             df.insert(0, "model", m)
             df.insert(1, "pair", name)
             if out is not None:
-                path = out / PER_FRAME
-                if done.get((m, name)):
-                    old = pd.read_csv(path)
-                    old[~((old.model == m) & (old.pair == name))].to_csv(path, index=False)
-                df.to_csv(path, mode="a", header=not path.is_file(), index=False)
+                append_rows(out / PER_FRAME, df, m, name, key="pair", replace=bool(done.get((m, name))))
             else:
                 rows.append(df)
     if out is not None and (out / PER_FRAME).is_file():

@@ -41,6 +41,13 @@ def test_resume_skips_finished_videos(tmp_path):
     assert a.summary[0]["l1"] == b.summary[0]["l1"]
     assert len(pd.read_csv(tmp_path / "per_frame.csv")) == 6
     assert "| static |" in table2_markdown(b.summary, ("l1", "psnr"))
+    # an interrupted attempt left v1 half-scored: the rerun scores v1 again, without duplicate rows
+    df = pd.read_csv(tmp_path / "per_frame.csv")
+    df.iloc[:-1].to_csv(tmp_path / "per_frame.csv", index=False)
+    c = evaluate_reconstruction(["static"], videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
+    again = pd.read_csv(tmp_path / "per_frame.csv")
+    assert len(again) == 6 and not again.duplicated(["model", "video", "frame"]).any()
+    assert c.provenance["render_seconds_this_run"]["static"] > 0 and c.summary[0]["l1"] == a.summary[0]["l1"]
 
 
 def test_evaluate_cli(data_root, tmp_path, capsys):
