@@ -30,7 +30,7 @@ from PIL import Image
 
 from datasets.crop import CropBox, paste_back
 
-__all__ = ["COMPOSITION_METHODS", "blend_mask", "compose", "compose_frames", "seam_score"]
+__all__ = ["COMPOSITION_METHODS", "blend_mask", "compose", "compose_frames", "seam_score", "resize_rgb"]
 
 COMPOSITION_METHODS = ("feather", "poisson", "naive")
 
@@ -43,13 +43,14 @@ def _box(box: Sequence[int], full: np.ndarray) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-def _resized(crop: np.ndarray, w: int, h: int) -> np.ndarray:
-    crop = np.asarray(crop)
-    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
-        raise ValueError(f"crop must be (S, S, 3) uint8 RGB, got {crop.shape} {crop.dtype}")
-    if crop.shape[:2] == (h, w):
-        return crop
-    return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((w, h), Image.LANCZOS))
+def resize_rgb(img: np.ndarray, width: int, height: int, resample: int = Image.LANCZOS) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB resized to ``width × height`` (Lanczos by default); returned as is when it fits."""
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {img.shape} {img.dtype}")
+    if img.shape[:2] == (height, width):
+        return img
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((width, height), resample))
 
 
 def blend_mask(width: int, height: int, feather: float = 0.12) -> np.ndarray:
@@ -96,7 +97,7 @@ def compose(full: np.ndarray, crop: np.ndarray, box: CropBox, method: str = "fea
         return paste_back(full, crop, box)
     x0, y0, x1, y1 = _box(box, full)
     w, h = x1 - x0, y1 - y0
-    patch = _resized(crop, w, h)
+    patch = resize_rgb(crop, w, h)
     if method == "feather":
         a = blend_mask(w, h, feather)[..., None]
         out = np.array(full, copy=True)

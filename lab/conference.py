@@ -111,14 +111,6 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return a
 
 
-def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    from PIL import Image
-
-    if img.shape[:2] == (height, width):
-        return img
-    return np.asarray(Image.fromarray(img).resize((width, height), Image.LANCZOS))
-
-
 def _batches(n: int, size: int):
     for i in range(0, n, size):
         yield slice(i, min(n, i + size))
@@ -172,7 +164,7 @@ def run_conference(
     from lab.animate import load_animator, to_tensor, to_uint8
     from lab.animator import index_batch
     from lab.codec import MotionCodec
-    from lab.composition import compose, seam_score
+    from lab.composition import compose, resize_rgb, seam_score
     from lab.quality_gate import gate_sequence
     from lab.ratedistortion import encode_reference
     from metrics.functional import l1, psnr, ssim
@@ -237,7 +229,7 @@ def run_conference(
 
     t0 = time.perf_counter()
     if box == (0, 0, width, height):  # the camera frame is the crop: nothing around it to compose into
-        composed = np.stack([_resize(h, width, height) for h in heads])
+        composed = np.stack([resize_rgb(h, width, height) for h in heads])
     else:
         composed = np.stack([compose(ref_full, h, box, config.composition, config.feather) for h in heads])
     t["composition"] = time.perf_counter() - t0
@@ -337,10 +329,11 @@ def load_camera_clip(path: str | os.PathLike, max_frames: int | None = 100) -> t
 def preview_grid(camera: np.ndarray, received: np.ndarray, max_height: int = 360) -> np.ndarray:
     """``camera | received`` side by side with labels, scaled to at most ``max_height`` px: ``(N, h, w, 3)``."""
     from lab.animate import side_by_side
+    from lab.composition import resize_rgb
 
     h, w = camera.shape[1:3]
     scale = min(1.0, max_height / h)
     nw, nh = max(2, round(w * scale)), max(2, round(h * scale))
-    cam = np.stack([_resize(f, nw, nh) for f in camera])
-    rec = np.stack([_resize(f, nw, nh) for f in received])
+    cam = np.stack([resize_rgb(f, nw, nh) for f in camera])
+    rec = np.stack([resize_rgb(f, nw, nh) for f in received])
     return side_by_side([("camera", cam), ("received", rec)])

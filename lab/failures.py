@@ -392,20 +392,14 @@ def _score(row: dict[str, Any], reason: str, t: FailureThresholds) -> float:
     return 0.0 if math.isnan(row["l1"]) else row["l1"]  # no face: rank by L1 when there is one
 
 
-def _resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    if img.shape[:2] == (h, w):
-        return img
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((w, h), Image.BICUBIC))
-
-
 def _tile(columns: Sequence[tuple[str, np.ndarray]], caption: str) -> np.ndarray:
     """``(H, W * k, 3)`` tile with column labels at the top and the caption on a strip at the bottom."""
     from PIL import Image, ImageDraw
 
+    from lab.composition import resize_rgb
+
     h, w = columns[1][1].shape[:2]  # the driving frame's size
-    img = Image.fromarray(np.concatenate([_resize(c, h, w) for _, c in columns], axis=1))
+    img = Image.fromarray(np.concatenate([resize_rgb(c, w, h, Image.BICUBIC) for _, c in columns], axis=1))
     draw = ImageDraw.Draw(img, "RGBA")
     bar = 14
     for j, (label, _) in enumerate(columns):

@@ -25,6 +25,13 @@ NO_MODEL = "(none: flag the inputs only)"
 _LOADED: dict[str, LoadedAnimator] = {}
 
 
+def _model(name: str) -> LoadedAnimator:
+    """The animator ``name`` with its default weights, loaded once per app process."""
+    la = _LOADED.get(name) or load_animator(name)
+    _LOADED[name] = la
+    return la
+
+
 class UserInputError(ValueError):
     """A one-line message for the user (the app shows it as an error toast)."""
 
@@ -133,8 +140,7 @@ def models_table() -> list[list]:
 
     rows = []
     for name in list_animators():
-        la = _LOADED.get(name) or load_animator(name)
-        _LOADED[name] = la
+        la = _model(name)
         m = la.model
         rows.append([name, m.encoder_params, m.decoder_params, m.info.motion_description, la.weights,
                      m.info.description])
@@ -215,8 +221,7 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
         frames, fps = load_camera_clip(camera_path, max_frames=int(max_frames))
     except DataError as e:
         raise UserInputError(str(e)) from e
-    la = _LOADED.get(model) or load_animator(model)
-    _LOADED[model] = la
+    la = _model(model)
     cfg = ConferenceConfig(model=model, gate=gate, composition=composition, downlink_codec=codec,
                            downlink_crf=float(crf), quant_factor=float(quant_factor))
     run_dir = output_dir() / f"conference-{uuid.uuid4().hex[:8]}"
@@ -248,11 +253,6 @@ def default_conference_model(names: list[str]) -> str:
         return "ultralight"
     return "static" if "static" in names else names[0]
 
-
-def _model(name: str) -> LoadedAnimator:
-    la = _LOADED.get(name) or load_animator(name)
-    _LOADED[name] = la
-    return la
 
 
 def failures(source_path: str | None, driving_path: str | None, model: str, reconstruction: bool, crop: bool,
@@ -387,7 +387,7 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
     points = points[cols].round(3)
     bd = [[r["model"], r["codec"], r["anchor"], _round(r.get("bd_rate")), _round(r.get("bd_quality")), r["status"]]
           for r in res.bd if r["video"] == "mean"]
-    weights = {m: _LOADED[m].weights for m in models}
+    weights = {m: _model(m).weights for m in models}
     status = (f"{len(frames)} frames at {fps:g} fps; kbps = bits / 1000 / (frames / fps); models: "
               + ", ".join(f"{m} ({w})" for m, w in weights.items()) + f". Run folder `{run_dir}`.")
     return fig_rd(run), points, bd, status
