@@ -56,6 +56,7 @@ __all__ = [
     "ReportFiles",
     "load_run",
     "load_runs",
+    "read_gallery",
     "table2_table",
     "table2_text",
     "per_clip_table",
@@ -205,7 +206,13 @@ def _read_csv(path: Path, required: Sequence[str]) -> pd.DataFrame | None:
     return df
 
 
-def _read_gallery(path: Path) -> list[GalleryItem]:
+def read_gallery(path: str | os.PathLike) -> list[GalleryItem]:
+    """The entries of a failures run's ``gallery.json`` (empty when absent), image paths resolved.
+
+    Raises:
+        ValueError: the file is not a list of ``{file, caption, ...}`` entries.
+    """
+    path = Path(path)
     if not path.is_file():
         return []
     entries = json.loads(path.read_text())
@@ -246,7 +253,7 @@ def load_run(path: str | os.PathLike) -> RunData:
     run.rd_summary = _read_csv(p / "rd_summary.csv", ("model", "kbps"))
     run.bd_rate = _read_csv(p / "bd_rate.csv", ("model",))
     run.failures = _read_csv(p / "failures.csv", ("video", "frame"))
-    run.gallery = _read_gallery(p / "gallery.json")
+    run.gallery = read_gallery(p / "gallery.json")
     run.cross = _read_csv(p / "per_frame_cross.csv", ("model", "pair", "frame"))
     if (p / "provenance_cross.json").is_file():
         run.provenance[str(p / "provenance_cross.json")] = json.loads((p / "provenance_cross.json").read_text())

@@ -290,9 +290,9 @@ def failures(source_path: str | None, driving_path: str | None, model: str, reco
                            source_index=0 if reconstruction else None, video=Path(driving_path).stem)
     items = gallery_items(rep, source, driving, predictions=preds, max_items=24, per_reason=6)
     out = write_failures(rep, items, output_dir() / f"failures-{uuid.uuid4().hex[:8]}")
-    import json
+    from lab.reports import read_gallery
 
-    gallery = [(str(out / e["file"]), e["caption"]) for e in json.loads((out / "gallery.json").read_text())]
+    gallery = [(str(g.path), g.caption) for g in read_gallery(out / "gallery.json")]
     cols = ("frame", "failed", "reasons", "yaw", "pitch", "roll", "pose_diff", "landmark_disp", "appearance_corr",
             "l1")
     rows = [[_round(r.get(c)) for c in cols] for r in rep.rows]
@@ -328,7 +328,7 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
     """
     from datasets.errors import DataError
     from lab.batch import batch_videos, run_batch
-    from lab.reports import fig_per_clip, load_runs, per_clip_table, table2_table
+    from lab.reports import fig_per_clip, load_runs, per_clip_table, read_gallery, table2_table
 
     if not models:
         raise UserInputError("tick at least one model")
@@ -349,11 +349,9 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
     clips = per_clip_table(run)
     clips = clips[[c for c in ("model", "video", "frames", *metrics) if c in clips]].round(4)
     fig = fig_per_clip(run, metrics[0])
-    import json
-
     gallery = []
     for d in res.failure_dirs:
-        gallery += [(str(d / e["file"]), e["caption"]) for e in json.loads((d / "gallery.json").read_text())]
+        gallery += [(str(g.path), g.caption) for g in read_gallery(d / "gallery.json")]
     n = int(t2["videos"].max()) if len(t2) else 0
     status = f"{n} clip(s) from `{data}` ({split}); run folder `{run_dir}`."
     return t2, clips, fig, gallery, str(res.report.html), status
