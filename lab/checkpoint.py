@@ -112,6 +112,19 @@ def clean_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def _keep_derived_buffers(module: nn.Module, own: Mapping[str, Tensor], state_dict: Mapping[str, Tensor]) -> dict:
+    """Replace checkpoint buffers that a module derives from its config (``derived_buffers``, e.g. an
+    anti-aliasing kernel of a resolution-dependent scale) by the module's own when their shapes differ:
+    weights trained at 128² load into the 256² config of the same network."""
+    out = dict(state_dict)
+    for prefix, m in module.named_modules():
+        for name in getattr(m, "derived_buffers", ()):
+            k = f"{prefix}.{name}" if prefix else name
+            if k in out and k in own and tuple(out[k].shape) != tuple(own[k].shape):
+                out[k] = own[k]
+    return out
+
+
 def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], what: str = "model") -> None:
     """``module.load_state_dict(strict=True)`` with a readable error listing every mismatch.
 
@@ -120,6 +133,7 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], 
     """
     state_dict = clean_state_dict(state_dict)
     own = module.state_dict()
+    state_dict = _keep_derived_buffers(module, own, state_dict)
     missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in own]
     mismatched = [

@@ -274,6 +274,11 @@ class AntiAliasInterpolation2d(nn.Module):
         scale: output/input size ratio, ``1 / int`` (1, 0.5, 0.25, 0.125, ...).
     """
 
+    #: buffers that are a function of ``scale`` alone (the Gaussian kernel): a checkpoint trained at another
+    #: resolution (another scale) carries another kernel, and loading keeps this module's own
+    #: (:func:`lab.checkpoint.load_state_dict_strict`).
+    derived_buffers = ("weight",)
+
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
         sigma = (1 / scale - 1) / 2

@@ -86,6 +86,10 @@ class DenseMotionNetwork(nn.Module):
         Returns:
             ``(B, K+1, h, w, 2)`` sampling grids (x, y) in [-1, 1].
         """
+        with torch.autocast(source_image.device.type, enabled=False):  # coordinates stay fp32 under bf16 autocast
+            return self._sparse_motions(source_image, _float_kp(kp_driving), _float_kp(kp_source))
+
+    def _sparse_motions(self, source_image: Tensor, kp_driving: KP, kp_source: KP) -> Tensor:
         bs, _, h, w = source_image.shape
         identity_grid = make_coordinate_grid((h, w), dtype=kp_source["value"].dtype, device=source_image.device)
         identity_grid = identity_grid.view(1, 1, h, w, 2)
@@ -135,10 +139,15 @@ class DenseMotionNetwork(nn.Module):
         hourglass_input = torch.cat([heatmap_representation, deformed_source], dim=2).reshape(bs, -1, h, w)
         prediction = self.hourglass(hourglass_input)
 
-        mask = F.softmax(self.mask(prediction), dim=1)  # (B, K+1, h, w)
+        mask = F.softmax(self.mask(prediction).float(), dim=1)  # (B, K+1, h, w); fp32 also under autocast
         deformation = (sparse_motion * mask.unsqueeze(-1)).sum(dim=1)  # (B, h, w, 2)
 
         out = {"sparse_deformed": deformed_source, "mask": mask, "deformation": deformation}
         if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(prediction))
+            out["occlusion_map"] = torch.sigmoid(self.occlusion(prediction).float())
         return out
+
+
+def _float_kp(kp: KP) -> KP:
+    """Keypoints in fp32 (a no-op outside autocast)."""
+    return {k: v.float() for k, v in kp.items()}

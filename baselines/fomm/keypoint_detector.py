@@ -81,7 +81,8 @@ class KPDetector(nn.Module):
         feature_map = self.predictor(x)
         prediction = self.kp(feature_map)  # (B, K, h, w)
         b, k, h, w = prediction.shape
-        heatmap = F.softmax(prediction.reshape(b, k, h * w) / self.temperature, dim=2).reshape(b, k, h, w)
+        # fp32 softmax and soft-argmax (a no-op in fp32; keeps coordinates exact under bf16 autocast)
+        heatmap = F.softmax(prediction.reshape(b, k, h * w).float() / self.temperature, dim=2).reshape(b, k, h, w)
 
         grid = make_coordinate_grid((h, w), dtype=heatmap.dtype, device=heatmap.device)  # (h, w, 2)
         out = {"value": (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))}

@@ -32,17 +32,29 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from",
                    help="start a new run from these weights (.safetensors or checkpoint) with a fresh optimiser; the "
                         "step count and device time carry over from its metadata (warm restart across machines)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"),
+                   help="autocast of the networks (default auto: bf16 on CUDA and on CPUs with native bf16)")
+    p.add_argument("--size", type=int,
+                   help="train at SIZE x SIZE frames (e.g. 128 for a CPU curriculum; the keypoint detector and dense "
+                        "motion keep their 64x64 view, so the weights run at 256 too)")
+    p.add_argument("--threads", type=int, help="torch threads of this process (torch.set_num_threads)")
+    p.add_argument("--max-train-hours", type=float,
+                   help="stop once this much training time is spent, over all resumes (equal-budget runs)")
+    p.add_argument("--eval-every-minutes", type=float,
+                   help="score held-out clips (L1, AKD) every N minutes of training time into RUN/curve.csv")
+    p.add_argument("--eval-data", help="held-out data for the curve (default: --data's test split)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from lab.train import train
 
-    overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers}
+    overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers, "amp": args.precision,
+                 "max_train_hours": args.max_train_hours, "frame_size": args.size, "eval_every_minutes": args.eval_every_minutes}
     summary = train(args.model, args.data, args.out, config=args.config, max_steps=args.max_steps, split=args.split,
                     device=args.device, overrides={k: v for k, v in overrides.items() if v is not None},
                     progress=not args.no_progress, time_budget_minutes=args.time_budget_minutes,
-                    init_from=args.init_from)
+                    init_from=args.init_from, threads=args.threads, eval_data=args.eval_data)
     import os
 
     if int(os.environ.get("RANK", "0")) == 0:

@@ -9,6 +9,7 @@ key                               meaning
 ================================  =======================================================================
 ``num_epochs``, ``num_repeats``   FOMM's epoch = every video ``num_repeats`` times
 ``epoch_milestones``              epochs where the learning rate drops 10× (MultiStepLR, as FOMM)
+``step_milestones``               the same in optimiser steps (overrides epoch_milestones; for small data)
 ``lr_generator``                  Adam lr of everything but the encoder (betas 0.5, 0.999 as FOMM)
 ``lr_kp_detector``                Adam lr of the encoder (sender-side) modules
 ``lr_discriminator``              Adam lr of the discriminator (only when a GAN is trained)
@@ -18,7 +19,11 @@ key                               meaning
 ``log_every`` / ``image_every``   steps between scalar logs / image grids
 ``grad_clip``                     max global grad norm (0 = off)
 ``optimizer``                     ``{name: adam, betas: [0.5, 0.999]}`` (FOMM) or ``{name: sgd, momentum: 0.9}``
-``amp``                           ``auto`` (bf16 autocast on CUDA, off on CPU), ``bf16``, ``fp16``, ``off``
+``amp``                           ``auto`` (bf16 autocast of the networks on CUDA and on CPUs with native
+                                  bf16), ``bf16``, ``fp16`` (CUDA), ``fp32``/``off`` (:mod:`lab.train.precision`)
+``max_train_hours``               stop when this much training time (wall, evaluation excluded) is spent
+``eval_every_minutes``            score held-out clips every N minutes of training time (learning curve)
+``eval``                          the curve's subset: ``{clips, frames: 40, stride: 4, size: 256, split: test}``
 ``num_workers``                   DataLoader workers per process
 ``seed``                          base seed of data order, augmentation and the per-step RNG
 ================================  =======================================================================
@@ -47,6 +52,9 @@ TRAIN_DEFAULTS: dict = {
     "image_every": 250,
     "grad_clip": 0.0,
     "amp": "auto",
+    "step_milestones": None,
+    "max_train_hours": None,
+    "eval_every_minutes": None,
     "num_workers": 2,
     "seed": 0,
 }

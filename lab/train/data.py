@@ -72,6 +72,18 @@ def _fit_frames(frames: np.ndarray, path: str, size: tuple[int, int]) -> np.ndar
         ) from e
 
 
+def _downscale_stack(frames: np.ndarray, size: tuple[int, int], chunk: int = 256) -> np.ndarray:
+    """Antialiased bilinear downscale of a uint8 stack (a 256² archive read for a 128² curriculum phase)."""
+    import torch.nn.functional as F
+
+    out = np.empty((len(frames), size[0], size[1], 3), np.uint8)
+    for i in range(0, len(frames), chunk):
+        x = torch.from_numpy(frames[i : i + chunk]).permute(0, 3, 1, 2).float()
+        y = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        out[i : i + chunk] = y.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
 def _resize_stack(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
@@ -143,7 +155,10 @@ def _load_archive(path: Path, size, max_frames, stride) -> list[VideoFrames]:
         frames, offsets, names = z["frames"], z["offsets"], z["names"]
     if frames.shape[1:3] != size:
         got = f"{frames.shape[2]}x{frames.shape[1]}"
-        raise ValueError(f"{path}: archive frames are {got}, the config wants {size[1]}x{size[0]}")
+        if frames.shape[1] < size[0] or frames.shape[2] < size[1]:
+            raise ValueError(f"{path}: archive frames are {got}, smaller than the {size[1]}x{size[0]} the config wants")
+        log.info("%s: %s archive frames downscaled to %dx%d", path, got, size[1], size[0])
+        frames = _downscale_stack(frames, size)
     out = []
     for i, name in enumerate(names):
         v = frames[offsets[i] : offsets[i + 1]][::stride]

@@ -7,7 +7,12 @@
 * samples pairs of frames from the same video (:mod:`lab.train.data`) with a resumable distributed
   sampler, and seeds each step's RNG from ``(seed, step, rank)``, so a run killed and resumed from its
   last checkpoint follows the same trajectory as an uninterrupted one;
-* uses bf16 autocast on CUDA (``amp``), gradient clipping, FOMM's Adam (betas 0.5, 0.999) and MultiStepLR;
+* runs the networks under bf16 autocast on CUDA and on CPUs with native bf16 (``amp`` / ``--precision``,
+  :mod:`lab.train.precision`; losses and master weights fp32), gradient clipping, FOMM's Adam (betas 0.5,
+  0.999) and MultiStepLR (milestones in epochs, or in steps with ``step_milestones``);
+* counts training time and process CPU time apart from evaluation, stops at ``max_train_hours`` of training
+  time (an equal budget for runs trained side by side) and scores the model on held-out clips every
+  ``eval_every_minutes`` of training time (:mod:`lab.train.curves`: the learning curves);
 * logs TensorBoard scalars and image grids, a CSV of losses and a tqdm bar on rank 0;
 * writes ``weights_only``-safe checkpoints (model, discriminator, optimisers, step, config, data
   description, device time, losses used) and resumes from the newest one in the run folder.
@@ -41,6 +46,7 @@ __all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_anim
 log = logging.getLogger("facelab.train")
 
 CKPT_DIR = "checkpoints"
+RESUME_OVERRIDES = ("max_train_hours", "eval_every_minutes", "num_workers", "step_milestones")
 KILL_ENV = "FACELAB_TRAIN_KILL_AT_STEP"  # fault injection for resume tests: hard-exit after this step
 
 
@@ -116,10 +122,12 @@ def _optimizer(groups: list[dict], tp: dict) -> torch.optim.Optimizer:
     raise ValueError(f"train_params.optimizer.name must be 'adam' or 'sgd', got '{name}'")
 
 
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or amp in ("off", "none", False, None):
-        return None
-    return {"auto": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+def _set_threads(threads: int | None) -> int:
+    if threads:
+        torch.set_num_threads(int(threads))
+        with contextlib.suppress(RuntimeError):  # only settable before the first parallel region
+            torch.set_num_interop_threads(1)
+    return torch.get_num_threads()
 
 
 # ---------------------------------------------------------------------------------------------- train
@@ -135,6 +143,8 @@ def train(
     progress: bool = True,
     time_budget_minutes: float | None = None,
     init_from: str | os.PathLike | None = None,
+    threads: int | None = None,
+    eval_data: str | os.PathLike | None = None,
 ) -> dict:
     """Train ``model`` on ``data`` into the run folder ``out`` (resuming from its newest checkpoint).
 
@@ -153,12 +163,16 @@ def train(
         init_from: for a new run, initial weights (facelab ``.safetensors`` or checkpoint) with a fresh optimiser;
             the step counter and device time continue from its metadata (a warm restart, e.g. on another
             machine when the optimiser state is too large to carry).
+        threads: ``torch.set_num_threads`` for this process (default: torch's).
+        eval_data: held-out data for the learning curve (``train_params.eval_every_minutes``; default: ``data``'s
+            test split when ``data`` is a folder).
 
     Returns:
         summary dict (``step``, ``resumed_from``, ``losses`` of the last step, ``run_dir``, ...).
     """
     rank, world, local = _dist_setup()
     dev = _device(local, device)
+    n_threads = _set_threads(threads)
     run_dir = Path(out)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -175,14 +189,30 @@ def train(
         cfg = ckpt["config"]
         if max_steps is not None:
             cfg["train_params"]["max_steps"] = max_steps
+        for k in RESUME_OVERRIDES:  # a resumed run may extend its budget or change its evaluation cadence
+            if (overrides or {}).get(k) is not None:
+                cfg["train_params"][k] = overrides[k]
     else:
         user = load_yaml(config) if isinstance(config, (str, os.PathLike)) else config
         base = build_animator(model).config
-        cfg = resolve_run_config(base, user, max_steps=max_steps, **(overrides or {}))
+        ov = dict(overrides or {})
+        size = ov.pop("frame_size", None)
+        cfg = resolve_run_config(base, user, max_steps=max_steps, **ov)
+        if size:  # e.g. 128² for a CPU curriculum: keypoint detector and dense motion keep their 64² view
+            from lab.train.curves import config_at_resolution
+
+            cfg = config_at_resolution(cfg, int(size))
     tp, dp = cfg["train_params"], cfg["dataset_params"]
 
     torch.manual_seed(int(tp["seed"]))  # same initial weights on every rank and every rerun
     animator = build_animator(model, cfg).to(dev)
+    from lab.train.precision import autocast_networks, resolve_precision
+
+    amp_dtype, precision = resolve_precision(tp.get("amp", "auto"), dev)
+    autocast_networks([*animator.encoder_modules().values(), *animator.decoder_modules().values()], dev.type,
+                      amp_dtype)
+    if rank == 0:
+        print(f"facelab train: {model} on {dev} ({n_threads} threads), precision: {precision}", flush=True)
     objective = animator.training_objective(tp)
     gen_side = objective.generator.to(dev)
     disc_side = objective.discriminator.to(dev) if objective.discriminator is not None else None
@@ -196,7 +226,8 @@ def train(
     bs = int(tp["batch_size"])
     steps_per_epoch = len(dataset) // (bs * world)
     total = int(tp["max_steps"]) if tp.get("max_steps") else steps_per_epoch * int(tp["num_epochs"])
-    milestones = [int(m) * steps_per_epoch for m in tp.get("epoch_milestones") or []]
+    milestones = ([int(m) for m in tp["step_milestones"]] if tp.get("step_milestones") is not None
+                  else [int(m) * steps_per_epoch for m in tp.get("epoch_milestones") or []])
 
     # --- optimisers
     enc_ids = {id(p) for m in animator.encoder_modules().values() for p in m.parameters()}
@@ -218,13 +249,23 @@ def train(
 
     start = 0
     device_seconds = 0.0
+    train_seconds = 0.0  # wall time of training steps (no evaluation, no checkpoint writing)
+    cpu_seconds = 0.0  # process CPU time of those steps (all threads)
     warm_from = None
     if ckpt is None and init_from is not None:
         from lab.checkpoint import load_animator_weights
 
         meta = load_animator_weights(animator, init_from)
+        if str(init_from).endswith((".pt", ".pth")):  # a training checkpoint: its time counters carry over
+            from lab.checkpoint import safe_load
+
+            ck0 = safe_load(init_from)
+            meta.update(train_hours=float(ck0.get("train_seconds", 0.0)) / 3600,
+                        cpu_hours=float(ck0.get("cpu_seconds", 0.0)) / 3600)
         start = int(meta.get("steps") or meta.get("step") or 0)
         device_seconds = 60.0 * float(meta.get("gpu_minutes") or 0.0)
+        train_seconds = 3600.0 * float(meta.get("train_hours") or 0.0)
+        cpu_seconds = 3600.0 * float(meta.get("cpu_hours") or 0.0)
         warm_from = {"path": str(init_from), "step": start}
         if rank == 0:
             print(f"facelab train: warm start from {init_from} at step {start} (fresh optimiser)", flush=True)
@@ -238,9 +279,14 @@ def train(
             opt_d.load_state_dict(ckpt["optimizer_discriminator"])
         start = int(ckpt["step"])
         device_seconds = float(ckpt.get("device_seconds", 0.0))
+        train_seconds = float(ckpt.get("train_seconds", 0.0))
+        cpu_seconds = float(ckpt.get("cpu_seconds", 0.0))
         warm_from = ckpt.get("warm_from")
         if rank == 0:
+            from lab.train.curves import truncate_curve
+
             _truncate_log(run_dir / "log.csv", start)
+            truncate_curve(run_dir, start)
             print(f"facelab train: resuming from {ckpt_path.name} at step {start} (of {total})", flush=True)
 
     # --- DDP
@@ -267,7 +313,8 @@ def train(
     if rank == 0:
         (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": model, **cfg}, sort_keys=False))
         meta = {"model": model, "world_size": world, "device": str(dev), "data": data_desc,
-                "objective": objective.description, "total_steps": total, "steps_per_epoch": steps_per_epoch}
+                "objective": objective.description, "total_steps": total, "steps_per_epoch": steps_per_epoch,
+                "precision": precision, "threads": n_threads}
         (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         from torch.utils.tensorboard import SummaryWriter
 
@@ -277,11 +324,32 @@ def train(
                                 total_steps=total)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=int(tp.get("num_workers", 0)),
                         pin_memory=dev.type == "cuda")
-    amp_dtype = _amp_dtype(tp.get("amp", "auto"), dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     clip = float(tp.get("grad_clip") or 0.0)
     kill_at = int(os.environ.get(KILL_ENV, "0") or 0)
     deadline = time.monotonic() + 60.0 * time_budget_minutes if time_budget_minutes is not None else None
+    max_train_s = 3600.0 * float(tp["max_train_hours"]) if tp.get("max_train_hours") else None
+    curve = _curve_evaluator(model, cfg, data, eval_data, tp) if rank == 0 else None
+    eval_every_s = 60.0 * float(tp.get("eval_every_minutes") or 0.0)
+    next_eval = _next_eval(run_dir, train_seconds, eval_every_s) if curve is not None else None
+    if curve is not None and not (run_dir / "curve_static.json").is_file():
+        from lab.train.curves import write_static
+
+        write_static(run_dir, curve.score_static(), curve.description)
+
+    def evaluate_now() -> None:
+        from lab.train.curves import append_curve_row
+
+        row = curve.score(animator.state_dict())
+        row.update(step=step, samples=step * bs * world, train_hours=round(train_seconds / 3600, 4),
+                   cpu_hours=round(cpu_seconds / 3600, 4), wall_time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        append_curve_row(run_dir, row)
+        print(f"facelab train: eval at step {step} ({row['train_hours']:.2f} h): L1 {row['l1']:.4f}  "
+              f"AKD {row['akd']:.3f}  ({row['eval_seconds']:.0f} s)", flush=True)
+        animator.train()
+
+    if max_train_s is not None and train_seconds >= max_train_s:
+        total = start  # the budget is spent: nothing to run
 
     bar = None
     if rank == 0 and progress:
@@ -291,12 +359,18 @@ def train(
 
     animator.train()
     step = start
+    if next_eval is not None and next_eval <= train_seconds:
+        evaluate_now()
+        next_eval = train_seconds + eval_every_s
     last_losses: dict[str, float] = {}
     csv_f = open(run_dir / "log.csv", "a", newline="") if rank == 0 else None  # noqa: SIM115
     csv_w = None
     try:
         for batch in loader:
+            if step >= total:
+                break
             t0 = time.perf_counter()
+            c0 = time.process_time()
             torch.manual_seed(hash((int(tp["seed"]), step, rank)) % (2**63))
             lr_f = _lr_factor(step, milestones)
             for o in (opt, opt_d):
@@ -305,10 +379,8 @@ def train(
                         g["lr"] = g["initial_lr"] * lr_f
             source = batch["source"].to(dev, non_blocking=True)
             driving = batch["driving"].to(dev, non_blocking=True)
-            ac = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-            with ac:
-                losses, generated = gen_run(source, driving)
-                loss = sum(losses.values())
+            losses, generated = gen_run(source, driving)  # the networks autocast themselves (precision)
+            loss = sum(losses.values())
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if clip > 0:
@@ -318,9 +390,8 @@ def train(
             scaler.update()
             if disc_run is not None and opt_d is not None:
                 opt_d.zero_grad(set_to_none=True)  # drop grads the generator's GAN loss left here
-                with ac:
-                    d_losses = disc_run(source, driving, {k: _detach(v) for k, v in generated.items()})
-                    d_loss = sum(d_losses.values())
+                d_losses = disc_run(source, driving, {k: _detach(v) for k, v in generated.items()})
+                d_loss = sum(d_losses.values())
                 d_loss.backward()
                 if clip > 0:
                     torch.nn.utils.clip_grad_norm_(disc_side.parameters(), clip)
@@ -329,8 +400,11 @@ def train(
             step += 1
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
-            device_seconds += (time.perf_counter() - t0) * (world if dev.type == "cuda" else 0)
             last_losses = _reduce_losses(losses, world)
+            dt = time.perf_counter() - t0
+            device_seconds += dt * (world if dev.type == "cuda" else 0)
+            train_seconds += dt
+            cpu_seconds += time.process_time() - c0
 
             if rank == 0:
                 if bar is not None:
@@ -352,6 +426,8 @@ def train(
 
                     writer.add_image("source|driving|prediction", training_grid(source, driving, generated), step)
             stop = deadline is not None and time.monotonic() > deadline
+            budget_spent = max_train_s is not None and train_seconds >= max_train_s
+            stop = stop or budget_spent
             if world > 1:
                 flag = torch.tensor([float(stop)], device=dev)
                 dist.all_reduce(flag)  # every rank stops at the same step
@@ -369,6 +445,10 @@ def train(
                     "data": data_desc,
                     "objective": objective.description,
                     "device_seconds": device_seconds,
+                    "train_seconds": train_seconds,
+                    "cpu_seconds": cpu_seconds,
+                    "threads": n_threads,
+                    "precision": precision,
                     "device_type": dev.type,
                     "world_size": world,
                     "last_losses": last_losses,
@@ -376,11 +456,16 @@ def train(
                 })
             if world > 1:
                 dist.barrier()
+            if curve is not None and (train_seconds >= next_eval or stop or step == total):
+                evaluate_now()
+                next_eval = train_seconds + eval_every_s
             if kill_at and step == kill_at:
                 os._exit(137)  # simulated kill -9 (tests of resume)
             if stop:
                 if rank == 0:
-                    print(f"facelab train: time budget reached at step {step}; rerun to continue", flush=True)
+                    what = (f"training budget of {tp['max_train_hours']} h spent" if budget_spent
+                            else "time budget reached; rerun to continue")
+                    print(f"facelab train: {what} at step {step}", flush=True)
                 break
     finally:
         if bar is not None:
@@ -392,7 +477,35 @@ def train(
     if world > 1:
         dist.destroy_process_group()
     return {"run_dir": str(run_dir), "step": step, "resumed_from": start if ckpt is not None else None,
-            "total_steps": total, "losses": last_losses, "device_seconds": device_seconds}
+            "total_steps": total, "losses": last_losses, "device_seconds": device_seconds,
+            "train_hours": train_seconds / 3600, "cpu_hours": cpu_seconds / 3600, "precision": precision}
+
+
+def _curve_evaluator(model: str, cfg: dict, data, eval_data, tp: dict):
+    """The learning-curve evaluator of ``train_params.eval_every_minutes`` (None when off)."""
+    if not tp.get("eval_every_minutes"):
+        return None
+    from lab.train.curves import CurveEvaluator
+
+    src = eval_data if eval_data is not None else data
+    if str(src).endswith(".npz") and eval_data is None:
+        raise ValueError("eval_every_minutes with a .npz training archive needs eval_data (the held-out clips)")
+    ev = tp.get("eval") or {}
+    return CurveEvaluator(model, cfg, src, split=ev.get("split", "test"), clips=ev.get("clips"),
+                          frames=int(ev.get("frames", 40)), stride=int(ev.get("stride", 4)),
+                          size=int(ev.get("size") or cfg["dataset_params"]["frame_shape"][0]),
+                          backend=ev.get("backend", "dlib"))
+
+
+def _next_eval(run_dir: Path, train_seconds: float, every_s: float) -> float:
+    """Training time of the next evaluation: now if the curve has no row yet (the step-0 point), else one
+    interval after the last row's."""
+    from lab.train.curves import read_curve
+
+    rows = read_curve(run_dir)
+    if not rows:
+        return train_seconds
+    return 3600.0 * float(rows[-1]["train_hours"]) + every_s
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -445,6 +558,10 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
         "device_type": ck.get("device_type"),
         "world_size": ck.get("world_size"),
         "gpu_minutes": round(minutes, 2) if ck.get("device_type") == "cuda" else 0.0,
+        "train_hours": round(float(ck.get("train_seconds", 0.0)) / 3600, 3),
+        "cpu_hours": round(float(ck.get("cpu_seconds", 0.0)) / 3600, 3),
+        "precision": ck.get("precision"),
+        "threads": ck.get("threads"),
         "data": data,
         "losses": ck.get("objective"),
         "last_losses": ck.get("last_losses"),

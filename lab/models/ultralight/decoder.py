@@ -13,7 +13,14 @@ the driving frame. What changes is where the compute goes (see ``README.md`` bes
 * the 64×64 bottleneck uses MobileNetV2 inverted residuals instead of FOMM's 256-channel ResBlocks
   (58 G FLOPs there in FOMM);
 * the dense-motion hourglass keeps FOMM's design (:class:`baselines.fomm.dense_motion.DenseMotionNetwork`,
-  same math) with fewer channels.
+  same math) with fewer channels;
+* **the output starts from the warped source** (``output: warped_residual``): the prediction is the
+  full-resolution source backward-warped by the dense flow plus a residual that the decoder learns, the
+  residual's last conv initialised to zero. With the flow's identity grid in the keypoints' own
+  convention (corners at ±1, ``align_corners=True``), an untrained decoder renders the source unchanged:
+  training starts at the ``static`` floor and only has to learn the motion and what the warp cannot show
+  (an opening mouth, disocclusions). FOMM's design (``output: synthesis``: every pixel re-synthesised
+  through the 64×64 bottleneck) learns far slower on CPU (``README.md``, the A/B).
 """
 
 from __future__ import annotations
@@ -21,13 +28,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from baselines.fomm.dense_motion import DenseMotionNetwork
 from baselines.fomm.generator import apply_dense_motion
 from lab.models.ultralight.blocks import ConvBNAct, DepthwiseSeparable, InvertedResidual, UpSeparable
 
-__all__ = ["UltralightGenerator"]
+__all__ = ["UltralightGenerator", "warp_full_resolution"]
+
+OUTPUTS = ("warped_residual", "synthesis")
+
+
+def warp_full_resolution(image: Tensor, deformation: Tensor) -> Tensor:
+    """Backward-warp ``image`` ``(B, C, H, W)`` by ``deformation`` ``(B, h, w, 2)`` (FOMM's [-1, 1] grid).
+
+    The grid is upsampled to ``H×W`` and sampled with ``align_corners=True``, the convention of
+    :func:`baselines.fomm.blocks.make_coordinate_grid` (pixel centres at the corners ±1): the identity grid
+    returns ``image`` exactly, at any resolution. Border padding repeats the edge rather than darkening it.
+    """
+    _, h, w, _ = deformation.shape
+    if (h, w) != tuple(image.shape[-2:]):
+        deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=image.shape[-2:], mode="bilinear",
+                                    align_corners=True).permute(0, 2, 3, 1)
+    return F.grid_sample(image, deformation.to(image.dtype), mode="bilinear", padding_mode="border",
+                         align_corners=True)
 
 
 class UltralightGenerator(nn.Module):
@@ -44,13 +69,18 @@ class UltralightGenerator(nn.Module):
         estimate_occlusion_map: predict and apply an occlusion map.
         dense_motion_params: kwargs of the dense-motion network (FOMM's keys).
         estimate_jacobian: keypoints carry Jacobians (FOMM's common param; used by the dense motion).
+        output: ``"warped_residual"`` (default: warped full-resolution source + learned residual, starts as
+            ``static``) or ``"synthesis"`` (FOMM's: sigmoid of the decoder, every pixel re-synthesised).
     """
 
     def __init__(self, num_kp: int = 10, num_channels: int = 3, block_expansion: int = 32, max_features: int = 256,
                  num_down_blocks: int = 2, num_bottleneck_blocks: int = 6, bottleneck_expand: int = 2,
                  estimate_occlusion_map: bool = True, dense_motion_params: dict | None = None,
-                 estimate_jacobian: bool = True) -> None:
+                 estimate_jacobian: bool = True, output: str = "warped_residual") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"generator_params.output must be one of {OUTPUTS}, got {output!r}")
+        self.output = output
         dm = dict(block_expansion=64, max_features=512, num_blocks=5, scale_factor=0.25)
         dm.update(dense_motion_params or {})
         self.dense_motion_network = DenseMotionNetwork(num_kp=num_kp, num_channels=num_channels,
@@ -72,6 +102,9 @@ class UltralightGenerator(nn.Module):
             c = cout
         self.up_blocks = nn.ModuleList(up)
         self.final = nn.Conv2d(c, num_channels, 7, padding=3)
+        if output == "warped_residual":  # the residual starts at zero: an untrained decoder is `static`
+            nn.init.zeros_(self.final.weight)
+            nn.init.zeros_(self.final.bias)
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
 
@@ -102,5 +135,12 @@ class UltralightGenerator(nn.Module):
         out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)
-        result["prediction"] = torch.sigmoid(self.final(out))
+        if self.output == "synthesis":
+            result["prediction"] = torch.sigmoid(self.final(out))
+            return result
+        warped = warp_full_resolution(source_image, dense["deformation"])
+        result["deformed"] = warped
+        prediction = warped + self.final(out).to(warped.dtype)
+        # the losses see the unclamped sum (no dead gradient at the range's ends); a rendered frame is clamped
+        result["prediction"] = prediction if self.training else prediction.clamp(0.0, 1.0)
         return result

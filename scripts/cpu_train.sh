@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Equal-budget CPU training of ultralight and FOMM, side by side (issue 11's recipe).
+#
+#   bash scripts/cpu_train.sh PHASE [extra facelab-train args...]      # PHASE: 128 or 256
+#
+# Starts one background process per model, one thread each, with identical data, augmentation, batch,
+# precision, learning-rate schedule and training-time budget, so any other load on the machine slows both
+# alike. Rerunning the same command resumes each run exactly from its newest checkpoint (a new session
+# on the same machine); a run whose budget is spent exits at once. Phase 256 warm-starts from phase 128's
+# newest checkpoint (the keypoint detector and dense motion keep their 64x64 view across the phases).
+#
+# Run folders live outside the checkout: $FACELAB_RUNS (default ~/.cache/facelab/runs)/cpu-PHASE/MODEL,
+# each with log.csv (losses), curve.csv (held-out L1/AKD every 20 training-minutes) and train.log.
+# Frame archives: $FACELAB_CACHE/data/{train,test}-256.npz (made here on first use from $FACELAB_DATA).
+set -euo pipefail
+PHASE=${1:?phase: 128 or 256}
+shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PY:-$ROOT/.venv/bin/python}
+DATA=${FACELAB_DATA:-$ROOT/../shared/data}
+CACHE=${FACELAB_CACHE:-$HOME/.cache/facelab}
+RUNS=${FACELAB_RUNS:-$CACHE/runs}
+MODELS=${MODELS:-ultralight fomm}
+case $PHASE in
+  128) HOURS=${HOURS:-4.5} ;;
+  256) HOURS=${HOURS:-2.0} ;;
+  *) echo "phase must be 128 or 256" >&2; exit 2 ;;
+esac
+mkdir -p "$CACHE/data"
+for split in train test; do
+  if [ ! -f "$CACHE/data/$split-256.npz" ]; then
+    "$PY" -m lab.cli export-frames "$DATA" "$CACHE/data/$split-256.npz" --split "$split" --size 256
+  fi
+done
+export PYTHONUNBUFFERED=1
+for m in $MODELS; do
+  out=$RUNS/cpu-$PHASE/$m
+  mkdir -p "$out"
+  args=(--model "$m" --data "$CACHE/data/train-256.npz" --eval-data "$CACHE/data/test-256.npz" --out "$out"
+        --size "$PHASE" --threads 1 --num-workers 0 --batch-size 4 --precision auto
+        --config "$ROOT/scripts/cpu-train.yaml" --max-train-hours "$HOURS" --eval-every-minutes 20 --no-progress)
+  if [ "$PHASE" = 256 ] && [ ! -d "$out/checkpoints" ]; then
+    init=$(ls "$RUNS/cpu-128/$m/checkpoints"/step_*.pt | tail -n 1)
+    args+=(--init-from "$init")
+  fi
+  OMP_NUM_THREADS=1 nohup "$PY" -m lab.cli train "${args[@]}" "$@" >> "$out/train.log" 2>&1 &
+  echo "$m: pid $! -> $out"
+done
