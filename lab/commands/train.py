@@ -1,10 +1,12 @@
-"""``facelab train``, ``facelab export-weights`` and ``facelab export-frames``."""
+"""``facelab train``, ``facelab export-weights``, ``facelab export-frames``, ``facelab prepare-data`` and
+``facelab curves``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 __all__ = ["register", "add_train_arguments", "main_train"]
 
@@ -97,6 +99,15 @@ def _run_prepare_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_curves(args: argparse.Namespace) -> int:
+    from lab.learning_curves import write_curves_report
+
+    paths = write_curves_report(args.runs, args.out, png=not args.no_png)
+    print(Path(paths["md"]).read_text(), end="")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an animator (resumable; torchrun for several processes)",
                        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,6 +144,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crf", type=int, default=14, help="x264 constant rate factor (lower = closer to lossless)")
     p.add_argument("--max-frames", type=int, help="at most this many frames per video")
     p.set_defaults(func=_run_prepare_data)
+
+    p = sub.add_parser("curves", help="learning curves of training runs (held-out L1/AKD vs CPU-hours, static line)",
+                       description="Draw the held-out curves (curve.csv, written with --eval-every-minutes) of run "
+                                   "folders on one CPU-hours axis: curves.html, curves.png, curves.md, curves.csv.")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-png", action="store_true", help="skip the PNG (needs kaleido + chromium)")
+    p.set_defaults(func=_run_curves)
 
 
 def main_train(argv: list[str] | None = None) -> int:

@@ -463,9 +463,9 @@ def train(
                 os._exit(137)  # simulated kill -9 (tests of resume)
             if stop:
                 if rank == 0:
-                    what = (f"training budget of {tp['max_train_hours']} h spent" if budget_spent
-                            else "time budget reached; rerun to continue")
-                    print(f"facelab train: {what} at step {step}", flush=True)
+                    what = (f"training budget of {tp['max_train_hours']} h spent at step {step}" if budget_spent
+                            else f"time budget reached at step {step}; rerun to continue")
+                    print(f"facelab train: {what}", flush=True)
                 break
     finally:
         if bar is not None:

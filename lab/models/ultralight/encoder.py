@@ -89,10 +89,12 @@ class UltralightKPDetector(nn.Module):
                 p = p + lat
         heat = self.kp(p)
         b, k, h, w = heat.shape
-        heat = F.softmax(heat.flatten(2).float() / self.temperature, dim=2).view(b, k, h, w, 1)
+        logits = heat.flatten(2)
+        logits = logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits  # >= fp32
+        heat = F.softmax(logits / self.temperature, dim=2).view(b, k, h, w, 1)
         grid = make_coordinate_grid((h, w), dtype=heat.dtype, device=heat.device).view(1, 1, h, w, 2)
         out = {"value": (heat * grid).sum(dim=(2, 3))}
         if self.jacobian is not None:
-            jac = self.jacobian(p).float().view(b, k, 4, h, w).permute(0, 1, 3, 4, 2)
+            jac = self.jacobian(p).to(heat.dtype).view(b, k, 4, h, w).permute(0, 1, 3, 4, 2)
             out["jacobian"] = (heat * jac).sum(dim=(2, 3)).view(b, k, 2, 2)
         return out

@@ -1,0 +1,180 @@
+"""CPU training: precision selection, networks-only bf16 autocast, the 128² curriculum's resolution change, the
+static-start decoder, the training-time budget and the held-out learning curve."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from lab.train.data import VideoFrames, export_frames, load_videos
+
+from .test_train import SMALL
+
+
+def test_precision_resolution(monkeypatch, tmp_path):
+    from lab.train import precision as P
+
+    cpu = torch.device("cpu")
+    assert P.resolve_precision("fp32", cpu)[0] is None and P.resolve_precision("off", cpu)[0] is None
+    assert P.resolve_precision("bf16", cpu)[0] == torch.bfloat16  # forced
+    with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
+        P.resolve_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="must be one of"):
+        P.resolve_precision("int8", cpu)
+    monkeypatch.setattr(P, "cpu_bf16_native", lambda: False)
+    dtype, why = P.resolve_precision("auto", cpu)
+    assert dtype is None and "no native bf16" in why
+    monkeypatch.setattr(P, "cpu_bf16_native", lambda: True)
+    assert P.resolve_precision("auto", cpu)[0] == torch.bfloat16
+    no_flags = tmp_path / "cpuinfo"
+    no_flags.write_text("flags\t: fpu sse2 avx2 avx512f avx512bw\n")
+    monkeypatch.undo()
+    assert P.cpu_bf16_native(no_flags) is False  # AVX-512 without avx512_bf16 only emulates bf16
+
+
+def _small_ultralight(**gen):
+    from lab.config import deep_merge
+    from lab.train.loop import build_animator
+
+    cfg = deep_merge(build_animator("ultralight").config, SMALL)
+    if gen:
+        cfg = deep_merge(cfg, {"model_params": {"generator_params": gen}})
+    return build_animator("ultralight", cfg)
+
+
+def test_networks_only_bf16_autocast_keeps_losses_finite_and_fp32():
+    """bf16 over the whole objective drives the SSIM/L1 fallback to -inf (cpu-training notes); the trainer autocasts
+    the networks only: outputs come back fp32, keys are unchanged, and a few Adam steps keep every loss finite."""
+    from lab.train.precision import autocast_networks
+
+    torch.manual_seed(0)
+    m = _small_ultralight().train()
+    keys = list(m.state_dict())
+    autocast_networks([*m.encoder_modules().values(), *m.decoder_modules().values()], "cpu", torch.bfloat16)
+    assert list(m.state_dict()) == keys
+    obj = m.training_objective(m.config["train_params"])
+    opt = torch.optim.Adam([p for p in obj.generator.parameters() if p.requires_grad], lr=2e-3)
+    src = torch.rand(2, 3, 64, 64)
+    drv = (src + 0.1 * torch.randn_like(src)).clamp(0, 1)
+    for _ in range(4):
+        losses, gen = obj.generator(src, drv)
+        assert gen["prediction"].dtype == torch.float32 and gen["kp_source"]["value"].dtype == torch.float32
+        total = sum(losses.values())
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+
+
+def test_untrained_decoder_renders_the_source_exactly():
+    """output: warped_residual starts at the static floor: with no motion (same keypoints) the prediction is the
+    source itself, in float64 to the last bits; FOMM's synthesis output does not."""
+    torch.manual_seed(0)
+    m = _small_ultralight().double().eval()
+    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        kp = m.kp_detector(x)
+        kp = {k: v.double() for k, v in kp.items()}
+        pred = m.generator(x, kp_driving=kp, kp_source=kp)["prediction"]
+        assert float((pred - x).abs().max()) < 1e-12
+        synth = _small_ultralight(output="synthesis").double().eval()
+        assert float((synth.generator(x, kp_driving=kp, kp_source=kp)["prediction"] - x).abs().max()) > 0.1
+    with pytest.raises(ValueError, match="generator_params.output"):
+        _small_ultralight(output="paste")
+
+
+def test_config_at_resolution_keeps_the_views_and_weights_move_across_sizes():
+    from lab.checkpoint import load_state_dict_strict
+    from lab.models.ultralight.model import UltralightAnimator
+    from lab.train.curves import config_at_resolution
+    from lab.train.loop import build_animator
+
+    base = UltralightAnimator().config
+    c128 = config_at_resolution(base, 128)
+    assert c128["dataset_params"]["frame_shape"] == [128, 128, 3]
+    assert c128["model_params"]["kp_detector_params"]["scale_factor"] == 0.5
+    assert c128["model_params"]["generator_params"]["dense_motion_params"]["scale_factor"] == 0.5
+    assert base["model_params"]["kp_detector_params"]["scale_factor"] == 0.25  # not mutated
+    assert config_at_resolution(c128, 256)["model_params"]["kp_detector_params"]["scale_factor"] == 0.25
+    with pytest.raises(ValueError, match="not 1/integer"):
+        config_at_resolution(base, 96)
+    # FOMM: weights of the 128² phase (a 5x5 anti-aliasing kernel) load into the 256² model (13x13, its own)
+    f128 = build_animator("fomm", config_at_resolution(build_animator("fomm").config, 128))
+    f256 = build_animator("fomm")
+    own = f256.kp_detector.down.weight.clone()
+    assert f128.kp_detector.down.weight.shape != own.shape
+    load_state_dict_strict(f256, f128.state_dict())
+    assert torch.equal(f256.kp_detector.down.weight, own)
+    assert torch.equal(f256.generator.first.conv.weight, f128.generator.first.conv.weight)
+    with pytest.raises(Exception, match="shape mismatch"):  # a real parameter mismatch is still refused
+        bad = dict(f128.state_dict())
+        bad["generator.first.conv.weight"] = bad["generator.first.conv.weight"][:1]
+        load_state_dict_strict(f256, bad)
+
+
+def test_archive_downscales_for_a_smaller_phase(tmp_path):
+    rng = np.random.default_rng(0)
+    vids = [VideoFrames("a", (rng.random((3, 64, 64, 3)) * 255).astype(np.uint8))]
+    path = export_frames(vids, tmp_path / "a.npz")
+    small = load_videos(path, frame_shape=(32, 32, 3))[0].frames
+    assert small.shape == (3, 32, 32, 3) and small.dtype == np.uint8
+    block = vids[0].frames.reshape(3, 32, 2, 32, 2, 3).mean(axis=(2, 4))
+    subsample = vids[0].frames[:, ::2, ::2].astype(float)
+    # antialiased (a local average), not a subsample: on noise it is far closer to the 2x2 block means
+    assert np.abs(small.astype(float) - block).mean() < 0.6 * np.abs(subsample - block).mean()
+    with pytest.raises(ValueError, match="smaller than"):
+        load_videos(path, frame_shape=(128, 128, 3))
+
+
+def _curve(run):
+    with open(run / "curve.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_budget_and_learning_curve(tmp_path, capsys):
+    """Training time is budgeted over resumes; the held-out curve starts at step 0 (the untrained model), gets a
+    row at the end, a static line once, and a resume with a larger budget continues it."""
+    from lab.cli import main
+
+    rng = np.random.default_rng(1)
+    vids = [VideoFrames(f"v{i}", (rng.random((5, 64, 64, 3)) * 255).astype(np.uint8)) for i in range(2)]
+    archive = export_frames(vids, tmp_path / "d.npz")
+    cfg = yaml.safe_load(yaml.safe_dump(SMALL))
+    cfg["train_params"]["eval"] = {"frames": 4, "stride": 1}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    args = ["train", "--model", "ultralight", "--data", str(archive), "--eval-data", str(archive), "--out", str(run),
+            "--config", str(tmp_path / "c.yaml"), "--threads", "1", "--precision", "bf16", "--no-progress",
+            "--eval-every-minutes", "1000"]
+    assert main([*args, "--max-train-hours", "1e-9"]) == 0
+    out = capsys.readouterr().out
+    assert "precision: bf16 autocast on CPU (forced)" in out and "(1 threads)" in out
+    assert "training budget of 1e-09 h spent at step 1" in out
+    rows = _curve(run)
+    assert [int(r["step"]) for r in rows] == [0, 1]
+    static = json.loads((run / "curve_static.json").read_text())
+    assert static["subset"]["driving_frames"] == 8 and static["subset"]["size"] == 64
+    # the untrained static-start model is close to static (same source, a near-identity flow)
+    assert abs(float(rows[0]["l1"]) - static["static"]["l1"]) < 0.02
+    assert float(rows[1]["train_hours"]) > 0 and float(rows[1]["cpu_hours"]) > 0
+    assert main([*args]) == 0  # same budget: nothing left to do
+    assert len(_curve(run)) == 2
+    assert main([*args, "--max-train-hours", "1", "--max-steps", "3"]) == 0  # a larger budget resumes
+    rows = _curve(run)
+    assert [int(r["step"]) for r in rows] == [0, 1, 3]
+    assert main(["export-weights", str(run), str(tmp_path / "w.safetensors")]) == 0
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "w.safetensors"), "pt") as f:
+        meta = json.loads(f.metadata()["facelab"])
+    assert meta["steps"] == 3 and meta["train_hours"] >= 0 and "bf16" in meta["precision"]
+    # the learning-curve report reads the run folder: one line per model, the static line, the subset
+    assert main(["curves", str(run), "--out", str(tmp_path / "curves"), "--no-png"]) == 0
+    md = (tmp_path / "curves" / "curves.md").read_text()
+    assert "| ultralight | 64² | 3 | 6 |" in md and "| static | 64² |" in md and "2 clips of the test split" in md
+    assert (tmp_path / "curves" / "curves.html").stat().st_size > 1000
