@@ -11,10 +11,11 @@ PYTEST_ARGS ?=
 .PHONY: setup app test lock lint clean
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
 	@[ -x $(PY) ] || $(UV) venv -q $(VENV) --python 3.11
 	$(UV) pip install -q -p $(PY) $(FIND_LINKS) -r requirements.lock
+	$(UV) pip install -q -p $(PY) $(FIND_LINKS) --no-deps -r requirements-nodeps.txt
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	@touch $@
 

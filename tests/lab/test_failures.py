@@ -268,6 +268,25 @@ def test_real_clips_a_frontal_one_passes_a_large_pose_one_is_flagged(data_root):
     assert all(r["yaw"] > 0 for r in large.rows if not r["no_face"])  # the README: yaw 30-44° (turned right)
 
 
+@needs_dlib
+@pytest.mark.data
+def test_a_frontal_clip_looking_down_has_no_large_pose_frame(data_root):
+    """Issue 12: the Failures tab (source = first frame, its default 50 frames) on a 256² frontal clip whose
+    speaker looks slightly down flagged frames "large pose (pitch -33°)": the old mean face read pitch -15 to
+    -33° there (6 of 50 frames at or past 30°) where MediaPipe reads -7 to -15°. Now -9 to -25° (lab/pose.py):
+    no large-pose frame, and still every frame reads as looking down."""
+    from datasets.video import open_media
+
+    rel = "clips/FuxiVirtualHuman+styletalk/spata_clip1.mp4"
+    media = open_media(data_root / rel)
+    frames = np.stack(list(media.iter_frames(0, 50)))
+    report = analyse_failures(frames[0], frames, fps=media.info.fps, source_index=0, video=rel)
+    assert report.summary["frames"] == 50 and report.summary["no_face"] == 0
+    assert report.summary["large_pose"] == 0, report.to_frame()[["frame", "pitch", "reasons"]]
+    pitch = np.array([r["pitch"] for r in report.rows])
+    assert np.all(pitch < 0) and pitch.min() > -report.thresholds.max_pitch + 3, pitch.round(1)
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 
 

@@ -1,9 +1,11 @@
-"""Head pose from 68 landmarks: sign conventions, invariances, and the shared set's pose classes on real clips."""
+"""Head pose from 68 landmarks: sign conventions, invariances, the shared set's pose classes on real clips, and
+the error against the MediaPipe reference (lab/pose_reference.py) on real frames."""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -18,8 +20,10 @@ from lab.pose import (
     landmark_yaw_roll,
     mirror_landmarks,
     pose_of_frames,
+    rotation_matrix,
     synthetic_landmarks,
 )
+from lab.pose_reference import compare, matrix_to_pose, reference_available
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")
 SIZE = (256, 256)
@@ -180,7 +184,7 @@ def test_yaw_separates_the_shared_sets_large_and_frontal_clips(data_root):
     ``moderate``. dlib's landmarks under-read turned faces (0.6-0.8x here, lab/pose.py), so the expectations
     are the classes' bounds scaled by that factor with room to spare: each large clip's p95 |yaw| above 20°,
     each frontal clip's below 15°, and the two groups at least 10° apart. Measured p95 (PnP / landmark-only):
-    large 26.8-34.1° / 30.5-34.9°, frontal 2.1-3.9° / 1.9-5.3°; 46 % of the large clips' frames reach
+    large 28.2-35.2° / 30.5-34.9°, frontal 2.0-4.4° / 1.9-5.3°; 50 % of the large clips' frames reach
     :data:`~lab.pose.LARGE_YAW_DEG` (asserted > 20 %), no frontal frame does.
     The landmark-only estimate must separate them the same way and agree with PnP frame by frame
     (correlation > 0.9), and the sign must match the README's notes (nice_clip1 turned negative,
@@ -207,3 +211,116 @@ def test_yaw_separates_the_shared_sets_large_and_frontal_clips(data_root):
     # the large-pose threshold sits between the groups: most large-clip frames reach it, no frontal frame does
     assert max(np.abs(p).max() for p in all_pnp[len(LARGE):]) < LARGE_YAW_DEG
     assert np.mean(np.concatenate([np.abs(p) >= LARGE_YAW_DEG for p in all_pnp[: len(LARGE)]])) > 0.2
+
+
+# ---------------------------------------------------------------------------------------------- the reference
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 0), (30, 0, 0), (0, -20, 0), (0, 0, 25), (-35, 12, -18)])
+def test_a_mediapipe_matrix_reads_in_this_modules_conventions(angles):
+    """MediaPipe's matrix is in OpenGL axes (y up, z towards the viewer, for camera and face alike):
+    ``C · R · C`` with ``C = diag(1, -1, -1)`` is the rotation :func:`rotation_matrix` writes for the same pose."""
+    c = np.diag([1.0, -1.0, -1.0])
+    m = np.eye(4)
+    m[:3, :3] = c @ rotation_matrix(*angles) @ c
+    m[:3, 3] = (0.5, -1.0, -40.0)  # in front of an OpenGL camera: z < 0
+    p = matrix_to_pose(m)
+    assert (p.yaw, p.pitch, p.roll) == pytest.approx(angles, abs=1e-9)
+    with pytest.raises(ValueError, match="4x4"):
+        matrix_to_pose(np.eye(2))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """An open :class:`lab.pose_reference.MediaPipePose`; skips when mediapipe (requirements-nodeps.txt, installed
+    by ``make setup``) is absent, and fails instead under ``CI=true``, where setup always installs it."""
+    ok, why = reference_available()
+    if not ok:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the pose reference is not installed: {why} -- required under CI=true")
+        pytest.skip(why)
+    from lab.pose_reference import MediaPipePose
+
+    with MediaPipePose() as ref:
+        yield ref
+
+
+# 224/256 px frontal clips of several sources, with the faces that looked down (issue 12: spata_clip1,
+# sad_emotion_clip1, the PC-AVS VoxCeleb crops 681600002 and 620900105) and the clips with the largest
+# remaining per-clip pitch error (IP_LAP 129, trump_clip1, W011 surprised; 5-6° there: a generic face).
+REFERENCE_FRONTAL = (
+    "clips/FuxiVirtualHuman+styletalk/spata_clip1.mp4",
+    "clips/FuxiVirtualHuman+styletalk/sad_emotion_clip1.mp4",
+    "clips/Hangz-nju-cuhk+Talking-Face_PC-AVS/681600002/",
+    "clips/Hangz-nju-cuhk+Talking-Face_PC-AVS/620900105.mp4",
+    "clips/ali-vilab+dreamtalk/W011_front_surprised_level3_001.mp4",
+    "clips/jixinya+EAMM/fear.mp4",
+    "clips/wyhsirius+LIA/driving2.mp4",
+    "clips/harlanhong+CVPR2022-DaGAN/driving.mp4",
+    "clips/FuxiVirtualHuman+styletalk/KristiNoem.mp4",
+    "clips/Weizhi-Zhong+IP_LAP/129.mp4",
+    "clips/FuxiVirtualHuman+styletalk/trump_clip1.mp4",
+    "clips/tanshuai0219+EDTalk/mouth_source.mp4",
+)
+
+
+@needs_dlib
+@pytest.mark.data
+@pytest.mark.slow
+def test_pose_agrees_with_the_mediapipe_reference_on_frontal_clips(data_root, reference):
+    """Every 10th frame (<= 12) of 12 frontal clips: mean absolute error per angle <= 5° against MediaPipe's
+    facial transformation matrix, and no pitch bias left (mean signed error within ±4°).
+
+    Measured (137 frames): MAE yaw 1.64°, pitch 3.32°, roll 0.88°, pitch bias -2.7°. The earlier model (nose tip
+    10 mm too low, tilted 13°) read pitch 6.40° MAE, bias -6.3°, up to 16.7° off, and so failed this test.
+    All 1452 sampled frames (every 10th, <= 30) of the set's 74 frontal clips: 2.03° / 3.05° / 0.65° (before:
+    2.19 / 5.42 / 0.84)."""
+    rows = {r["file"]: r for r in csv.DictReader(open(data_root / "MANIFEST.csv", newline=""))}
+    assert all(rows[f]["pose_class"] == "frontal" for f in REFERENCE_FRONTAL)
+    cmp = compare(REFERENCE_FRONTAL, data_root, step=10, max_frames=12, reference=reference)
+    assert len(cmp.rows) >= 120, f"only {len(cmp.rows)} frames with a face on both sides; missing {cmp.missing}"
+    mae, bias = cmp.mae(), cmp.bias()
+    assert max(mae.values()) <= 5.0, cmp.table()
+    assert abs(bias["pitch"]) <= 4.0, cmp.table()
+    assert np.abs(cmp.errors()).max() < 15.0, cmp.table()  # no frame far off (before: 16.7° of pitch)
+
+
+@needs_dlib
+@pytest.mark.data
+def test_the_reference_reads_the_large_clips_turned_the_documented_way(data_root, reference):
+    """The reference's own signs: nice_clip1 is turned to the image left (README: yaw -17..-56°),
+    furious_talk1_clip2 to the right (30-44°); and ours agrees within 8° on average there."""
+    cmp = compare(LARGE[2:], data_root, step=10, max_frames=10, reference=reference)
+    for clip, sign in zip(LARGE[2:], (-1, 1)):
+        ref_yaw = np.array([r["ref_yaw"] for r in cmp.rows if r["clip"] == clip])
+        assert len(ref_yaw) >= 8 and np.median(sign * ref_yaw) > 15, (clip, ref_yaw)
+        assert cmp.mae(clip)["yaw"] < 8, cmp.table()
+
+
+@needs_dlib
+@pytest.mark.data
+@pytest.mark.slow
+def test_no_frame_of_a_frontal_clip_reads_as_a_large_pose(data_root):
+    """Every 10th of the first 100 frames of every 224/256 px ``frontal`` clip of the set (issue 12: a head-down
+    frontal clip read pitch -26..-34° and was flagged): no frame reaches a large-pose threshold
+    (:data:`~lab.pose.LARGE_YAW_DEG` ...), and pitch stays within ±27° (measured: -23..+18°; before: -30..+13°).
+    Measured beyond the test, on every 2nd of the first 300 frames of the 68 frontal clips up to 1024 px: one frame
+    flagged, by yaw (sad_emotion_clip1 #132, a dlib misfit: :data:`~lab.pose.LARGE_YAW_DEG`); pitch -25..+28°."""
+    from datasets.video import open_media
+    from lab.pose import LARGE_PITCH_DEG, LARGE_ROLL_DEG
+    from lab.pose_reference import clips_of_class
+    from metrics.backends import get_landmark_backend
+
+    clips = clips_of_class(data_root, "frontal", max_side=256)
+    assert len(clips) >= 40
+    be = get_landmark_backend("dlib")
+    worst = {}
+    for rel in clips:
+        frames = np.stack(list(open_media(data_root / rel).iter_frames(0, 100, 10)))
+        poses = [head_pose(lm, frames.shape[1:3]) for lm in be.landmarks(frames) if lm is not None]
+        assert len(poses) >= 0.8 * len(frames), rel
+        large = [p for p in poses if abs(p.yaw) >= LARGE_YAW_DEG or abs(p.pitch) >= LARGE_PITCH_DEG
+                 or abs(p.roll) >= LARGE_ROLL_DEG]
+        assert not large, (rel, large)
+        worst[rel] = max(abs(p.pitch) for p in poses)
+    assert max(worst.values()) < 27, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
