@@ -178,3 +178,21 @@ def test_budget_and_learning_curve(tmp_path, capsys):
     md = (tmp_path / "curves" / "curves.md").read_text()
     assert "| ultralight | 64² | 3 | 6 |" in md and "| static | 64² |" in md and "2 clips of the test split" in md
     assert (tmp_path / "curves" / "curves.html").stat().st_size > 1000
+
+
+def test_cpu_batch_is_sized_to_memory(monkeypatch, capsys):
+    """The YAML's GPU batch is lowered to what fits (said in the log); an explicit --batch-size that cannot fit is
+    refused with a message naming --batch-size, before any allocation."""
+    from lab.train import loop
+
+    monkeypatch.setattr(loop, "_mem_available_mb", lambda: 8 * 1024.0)  # 8 GiB
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    tp, dp = {"batch_size": 20}, {"frame_shape": [256, 256, 3]}
+    loop._fit_cpu_batch(tp, dp, explicit=False, rank=0)
+    assert tp["batch_size"] == int(0.8 * 8 * 1024 / 2 / loop.CPU_MB_PER_SAMPLE_256) == 4
+    assert "using --batch-size 4" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"--batch-size 20 does not fit .* use --batch-size 4 or less"):
+        loop._fit_cpu_batch({"batch_size": 20}, dp, explicit=True, rank=0)
+    small = {"batch_size": 20}
+    loop._fit_cpu_batch(small, {"frame_shape": [64, 64, 3]}, explicit=True, rank=0)  # 64²: 20 fit
+    assert small["batch_size"] == 20
