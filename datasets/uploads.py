@@ -20,14 +20,14 @@ from datasets.errors import DataError
 from datasets.video import IMAGE_EXTS, VIDEO_EXTS, Media, open_media
 
 __all__ = ["UPLOAD_EXTS", "MAX_UPLOAD_BYTES", "validate_upload", "prepare_upload", "upload_frames", "upload_image",
-           "is_face_crop"]
+           "is_face_crop", "frames_used_note"]
 
 UPLOAD_EXTS = VIDEO_EXTS + IMAGE_EXTS
 MAX_UPLOAD_BYTES = 500 * 1024**2
 
 
 def validate_upload(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Media,
     max_frames: int | None = None,
     max_bytes: int = MAX_UPLOAD_BYTES,
     allow_folders: bool = False,
@@ -35,7 +35,8 @@ def validate_upload(
     """Check an uploaded file and open it.
 
     Args:
-        path: the uploaded file.
+        path: the uploaded file (a :class:`~datasets.video.Media` already opened is returned, capped to
+            ``max_frames``).
         max_frames: use at most this many frames (lifts the ``MAX_FRAMES`` limit).
         max_bytes: largest accepted file size.
         allow_folders: accept a folder of png/jpg frames too (CLI use).
@@ -46,6 +47,8 @@ def validate_upload(
     Raises:
         DataError: see the module docstring.
     """
+    if isinstance(path, Media):
+        return open_media(path, max_frames=max_frames)
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"{p} does not exist")
@@ -64,7 +67,7 @@ def validate_upload(
 
 
 def prepare_upload(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Media,
     size: int | Sequence[int] = DEFAULT_SIZE,
     crop: bool = True,
     max_frames: int | None = None,
@@ -113,7 +116,23 @@ def upload_image(
     return upload_frames(path, size=size, crop=crop, max_frames=1, margin=margin)[0]
 
 
-def is_face_crop(path: str | os.PathLike, size: int = DEFAULT_SIZE) -> bool:
+def is_face_crop(path: str | os.PathLike | Media, size: int = DEFAULT_SIZE) -> bool:
     """Whether an upload already is a ``size``×``size`` face crop (VoxCeleb format): then it is not cropped again."""
     info = validate_upload(path, max_frames=1).info
     return (info.width, info.height) == (size, size)
+
+
+def frames_used_note(media: Media, used: int | None = None, name: str | None = None) -> str | None:
+    """What a frame limit cut: ``"used 50 of 4500 frames of clip.mp4"`` when ``max_frames`` kept fewer frames
+    than the clip has, else None (the whole clip was used).
+
+    Args:
+        media: the opened upload (its ``max_frames`` is the limit).
+        used: frames actually used (default: the limit).
+        name: the name to show (default: the file's name).
+    """
+    total = media.info.num_frames
+    if media.max_frames is None or media.max_frames >= total:
+        return None
+    used = len(media) if used is None else int(used)
+    return f"used {used} of {total} frames of {name or media.path.name}"

@@ -25,8 +25,10 @@ stream tagged -90° yields 720×1280 frames and ``info`` reports 720×1280.
 Decoding errors (choice): :func:`open_media` decodes the first frame, so a file that is not a video, is
 truncated before its index (an mp4 cut before its ``moov`` atom, the usual case) or has no frame raises
 :class:`~datasets.errors.DataError` at once. A file whose index is intact but whose data is cut (an mp4
-written with ``+faststart``, then cut) opens with a :class:`DataWarning` ("... is truncated ...") and
-yields the frames it holds; ``num_frames`` counts those. A decoding error *after* at least one frame has
+written with ``+faststart``, then cut: its index points past the end of the file) or that holds clearly
+fewer frames than its header's frame count or duration promise (a cut webm/mkv) opens with one
+:class:`DataWarning` ("<file> is truncated: ...", saying how many frames are there and how many were
+listed) and yields the frames it holds; ``num_frames`` counts those. A decoding error *after* at least one frame has
 been yielded stops the iteration with a :class:`DataWarning` naming the file and how many frames were
 decoded; the frames decoded so far are kept (a phone upload with a broken tail stays usable). The same
 warning is given when a stream ends before its packet count. Code that must not accept a short clip
@@ -79,6 +81,9 @@ MAX_SIDE = 4096  # px; larger frames are refused (no talking-head input needs mo
 MAX_FRAMES = 20_000  # refused unless the caller caps the frames read with max_frames
 DEFAULT_FOLDER_FPS = 25.0  # frame folders store no rate; VoxCeleb/PC-AVS folders are 25 fps
 MAX_READ_BYTES = 4 * 1024**3  # Media.read() refuses to stack more than this; iterate instead
+# a header's frame count / duration may exceed the packets found by rounding; beyond this the file is cut
+TRUNCATED_SLACK = 2  # frames
+TRUNCATED_SLACK_FRACTION = 0.02
 # The x265 in PyAV 18's FFmpeg corrupts the heap for frames <= 48 px wide (glibc's malloc check aborts;
 # widths >= 50 pass): write_video refuses narrower frames for libx265.
 X265_MIN_REORDER_FRAMES = 3  # libx265 clips shorter than this are coded without B-frames
@@ -90,6 +95,13 @@ Frame = np.ndarray
 
 class DataWarning(UserWarning):
     """Media was usable only in part (a clip whose decoding stopped early); the message names the file."""
+
+
+def _data_warning(message: str, notes: list[str] | None, stacklevel: int) -> None:
+    """Warn with a :class:`DataWarning` and keep the message in ``notes`` (:attr:`Media.notes`)."""
+    if notes is not None and message not in notes:
+        notes.append(message)
+    warnings.warn(message, DataWarning, stacklevel=stacklevel + 1)
 
 
 @dataclass(frozen=True)
@@ -181,8 +193,9 @@ def _rotate(arr: np.ndarray, rotation: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
-def _probe_av(path: Path) -> tuple[MediaInfo, bool, float]:
-    """Info from PyAV, whether the frame count is exact, and the display rotation of the first frame."""
+def _probe_av(path: Path, notes: list[str] | None = None) -> tuple[MediaInfo, bool, float]:
+    """Info from PyAV, whether the frame count is exact, and the display rotation of the first frame (the
+    DataWarnings given are also appended to ``notes``)."""
     av = _import_av()
     try:
         container = av.open(str(path))
@@ -215,10 +228,10 @@ def _probe_av(path: Path) -> tuple[MediaInfo, bool, float]:
         container.seek(0)
         n = sum(1 for pkt in container.demux(stream) if pkt.size)
         exact = True
-        _warn_if_truncated(path, stream, n)
         if fps <= 0:
             fps = 25.0
-            warnings.warn(f"{path}: no frame rate in the file, assuming 25 fps", DataWarning, stacklevel=3)
+            _data_warning(f"{path}: no frame rate in the file, assuming 25 fps", notes, stacklevel=3)
+        _warn_if_truncated(path, container, stream, n, fps, notes)
     except av.FFmpegError as e:
         raise DataError(f"{path} is not a readable video (truncated or corrupt: {_one_line(e)})") from e
     finally:
@@ -228,20 +241,51 @@ def _probe_av(path: Path) -> tuple[MediaInfo, bool, float]:
     return MediaInfo(width, height, n, fps, has_audio, codec), exact, rotation
 
 
-def _warn_if_truncated(path: Path, stream, readable: int) -> None:
-    """Warn when the container's index (mp4/mov sample table) points past the end of the file."""
+def _listed_frames(container, stream, fps: float) -> tuple[int, float]:
+    """Frames the container's header promises, and over how many seconds: the header's frame count, else the
+    stream's or the container's duration × ``fps`` (webm/mkv store a duration, no count); ``(0, 0.0)`` when
+    the file says neither."""
+    seconds = 0.0
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1e6  # AV_TIME_BASE
+    listed = int(stream.frames or 0)
+    if listed <= 0 and seconds > 0 and fps > 0:
+        listed = int(round(seconds * fps))
+    return listed, seconds
+
+
+def _warn_if_truncated(path: Path, container, stream, readable: int, fps: float,
+                       notes: list[str] | None = None) -> None:
+    """Warn (once) when the file holds fewer frames than its container lists.
+
+    Two checks: the index (mp4/mov sample table) points past the end of the file (an mp4 written with
+    ``+faststart``, then cut); or the header's frame count / duration promises clearly more frames than the
+    packets found (``TRUNCATED_SLACK`` absorbs rounding of a duration to frames). Either way the frames that
+    are there are used and counted.
+    """
+    listed, seconds = _listed_frames(container, stream, fps)
+    of = f" of the {listed} its index lists" if listed > readable else ""
     size = path.stat().st_size
     try:
         end = max((e.pos + e.size for e in stream.index_entries if e.pos >= 0), default=0)
     except (AttributeError, TypeError):  # no index support in this PyAV
-        return
+        end = 0
     if end > size:
-        listed = int(stream.frames or 0)
-        of = f" of the {listed} its index lists" if listed > readable else ""
-        warnings.warn(
+        _data_warning(
             f"{path} is truncated: the file ends before the data its index lists; {readable} frames{of} are "
             "readable and used",
-            DataWarning,
+            notes,
+            stacklevel=4,
+        )
+        return
+    if listed > readable + max(TRUNCATED_SLACK, TRUNCATED_SLACK_FRACTION * listed):
+        length = f" ({seconds:.1f} s)" if seconds > 0 else ""
+        _data_warning(
+            f"{path} is truncated: its header lists {listed} frames{length} but the file holds {readable}; "
+            f"those {readable} frames are used",
+            notes,
             stacklevel=4,
         )
 
@@ -346,6 +390,9 @@ class Media:
         info: :class:`MediaInfo`.
         max_frames: cap on the frames read (None: all).
         backend: ``"av"``, ``"cv2"`` (videos) or ``"pil"`` (images and folders).
+        notes: the :class:`DataWarning` messages this medium gave so far (opening it, then decoding), each
+            once, for a UI that shows them (warnings themselves go to the process's stderr); capped copies
+            share the list.
     """
 
     def __init__(
@@ -359,6 +406,7 @@ class Media:
         frame_files: tuple[Path, ...] = (),
         frames_exact: bool = True,
         rotation: float = 0.0,
+        notes: list[str] | None = None,
     ) -> None:
         self.path = path
         self.kind = kind
@@ -368,6 +416,7 @@ class Media:
         self._frame_files = frame_files
         self._frames_exact = frames_exact
         self._rotation = rotation
+        self.notes: list[str] = [] if notes is None else notes
 
     def __repr__(self) -> str:
         i = self.info
@@ -532,9 +581,9 @@ class Media:
     def _stopped_early(self, decoded: int, why: str) -> None:
         if decoded == 0:
             raise DataError(f"{self.path} is not a readable video ({why})")
-        warnings.warn(
+        _data_warning(
             f"{self.path}: decoding stopped after {decoded} frames ({why}); using the frames decoded",
-            DataWarning,
+            self.notes,
             stacklevel=4,
         )
 
@@ -589,12 +638,14 @@ def open_media(path: str | os.PathLike | Media, max_frames: int | None = None) -
     if p.is_file() and p.stat().st_size == 0:
         raise DataError(f"{p} is an empty file")
     backend = _video_backend(p)
+    notes: list[str] = []
     if backend == "av":
-        info, exact, rotation = _probe_av(p)
+        info, exact, rotation = _probe_av(p, notes)
     else:
         info, exact, rotation = _probe_cv2(p), False, 0.0
     _check_frames(p, info.num_frames, max_frames)
-    return Media(p, "video", info, max_frames=max_frames, backend=backend, frames_exact=exact, rotation=rotation)
+    return Media(p, "video", info, max_frames=max_frames, backend=backend, frames_exact=exact, rotation=rotation,
+                 notes=notes)
 
 
 def iter_frames(
@@ -689,6 +740,7 @@ def write_video(
     audio_from: str | os.PathLike | None = None,
     preset: str | None = None,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> EncodeStats:
     """Encode frames to a video file with PyAV and count the bytes of every packet.
 
@@ -709,6 +761,8 @@ def write_video(
             the container cannot hold its codec), trimmed to the video's duration.
         preset: encoder preset (``"medium"``, ``"veryslow"``, ``"ultrafast"``...).
         options: extra encoder options, passed to FFmpeg.
+        container_options: muxer options, e.g. ``{"movflags": "+faststart"}`` (the mp4 index first, for
+            streaming).
 
     Returns:
         :class:`EncodeStats`.
@@ -763,7 +817,7 @@ def write_video(
 
     audio_in = None
     try:
-        out = av.open(str(path), "w")
+        out = av.open(str(path), "w", options=dict(container_options or {}))
     except av.FFmpegError as e:
         raise ValueError(f"cannot write {path}: {_one_line(e)}") from e
     try:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from datasets.errors import DataError
-from datasets.uploads import prepare_upload, upload_frames, upload_image, validate_upload
+from datasets.uploads import frames_used_note, prepare_upload, upload_frames, upload_image, validate_upload
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="dlib (the face extra) is absent")
 
@@ -53,3 +53,16 @@ def test_face_crop_of_an_uploaded_portrait(tmp_path):
     Image.new("RGB", (64, 64), (90, 90, 90)).save(tmp_path / "wall.png")
     with pytest.raises(DataError, match="no face found in .*wall.png"):
         upload_image(tmp_path / "wall.png")
+
+
+def test_frames_used_note_says_what_the_frame_limit_cut(media_dir):
+    # a clip longer than the limit: "used N of M frames"; the whole clip, or a limit above it: nothing to say
+    cut = validate_upload(media_dir / "clip.mp4", max_frames=10)
+    assert frames_used_note(cut) == "used 10 of 30 frames of clip.mp4"
+    assert frames_used_note(validate_upload(media_dir / "clip.mp4", max_frames=10), used=8, name="a.mp4") == (
+        "used 8 of 30 frames of a.mp4")
+    assert frames_used_note(validate_upload(media_dir / "clip.mp4", max_frames=30)) is None
+    assert frames_used_note(validate_upload(media_dir / "clip.mp4")) is None
+    # an opened upload goes through validate_upload/prepare_upload as it is (capped), not opened again
+    m = validate_upload(media_dir / "clip.mp4", max_frames=12)
+    assert len(validate_upload(m, max_frames=5)) == 5 and len(prepare_upload(m, crop=False)) == 12

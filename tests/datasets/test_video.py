@@ -195,6 +195,45 @@ def test_truncated_tail_yields_decoded_frames_with_a_warning(tmp_path, make_clip
             open_media(tmp_path / "cut.mp4")
 
 
+def _noise(n: int, side: int = 64) -> list[np.ndarray]:
+    return [np.random.default_rng(i).integers(0, 255, (side, side, 3), np.uint8) for i in range(n)]
+
+
+def test_faststart_mp4_cut_to_30_percent_warns_and_counts_what_is_there(tmp_path):
+    # issue 12: a faststart mp4 keeps its whole index at the front, so a copy cut to 30 % of its bytes opens;
+    # it must say so (naming the file) instead of passing silently, and count only the frames it holds
+    write_video(tmp_path / "whole.mp4", _noise(40), fps=25, container_options={"movflags": "+faststart"})
+    data = (tmp_path / "whole.mp4").read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # faststart: the index first
+    (tmp_path / "my clip.mp4").write_bytes(data[: int(len(data) * 0.3)])
+    with pytest.warns(DataWarning, match=r"my clip\.mp4 is truncated: .* of the 40 its index lists") as w:
+        m = open_media(tmp_path / "my clip.mp4")
+    assert len(w) == 1 and m.notes == [str(w[0].message)]  # Media.notes keeps it for the app's status
+    assert 0 < m.info.num_frames < 20
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        frames = m.read()
+    assert 0 < len(frames) <= m.info.num_frames < 40
+    # frames decoded vs frames listed: a shortfall while decoding is a second warning, kept in the notes too
+    stopped = [str(x.message) for x in w if issubclass(x.category, DataWarning)]
+    assert all("my clip.mp4: decoding stopped after" in t for t in stopped)
+    assert m.notes[1:] == stopped[:1]
+
+
+@pytest.mark.parametrize(("ext", "codec"), [("mkv", "libx264"), ("webm", "libvpx-vp9")])
+def test_cut_file_without_an_index_is_caught_by_its_header_duration(tmp_path, ext, codec):
+    write_video(tmp_path / f"whole.{ext}", _noise(30, 32), fps=25, codec=codec)
+    data = (tmp_path / f"whole.{ext}").read_bytes()
+    (tmp_path / f"cut.{ext}").write_bytes(data[: int(len(data) * 0.5)])
+    with pytest.warns(DataWarning, match=rf"cut\.{ext} is truncated: its header lists 30 frames \(1\.2 s\) but the "
+                                         r"file holds \d+"):
+        m = open_media(tmp_path / f"cut.{ext}")
+    assert 0 < len(m) < 30
+    with warnings.catch_warnings():  # the whole file: no warning
+        warnings.simplefilter("error", DataWarning)
+        assert len(open_media(tmp_path / f"whole.{ext}")) == 30
+
+
 def test_decoding_that_stops_early_warns(media_dir, monkeypatch):
     m = open_media(media_dir / "clip.mp4")
     m.info = video.MediaInfo(64, 48, 35, 25.0, False, "h264")  # claims 5 frames more than the file has
