@@ -59,6 +59,8 @@ __all__ = [
     "read_gallery",
     "table2_table",
     "table2_text",
+    "metric_cell",
+    "display_table",
     "per_clip_table",
     "match_manifest",
     "breakdown_table",
@@ -339,7 +341,13 @@ def _require_eval(run: RunData) -> None:
 
 
 def _pooled(df: pd.DataFrame, metrics: Sequence[str], by: list[str]) -> pd.DataFrame:
-    """Means over frames (NaN = skipped frame), frames/videos counts and skip counts per group."""
+    """Means over frames (NaN = skipped frame), frames/videos counts and skip counts per group.
+
+    Beside each metric: ``<m>_skipped`` (frames whose status is not ``ok``), split into ``<m>_no_face_pred``
+    and ``<m>_no_face_gt`` (no face detected in the prediction / the ground truth); where a frame's value is
+    infinite (PSNR of an exact copy), ``<m>_exact`` counts those frames and ``<m>_finite`` is the mean over
+    the others. :func:`metric_cell` turns them into the cell text that says why a cell is blank or ∞.
+    """
     rows = []
     for key, d in df.groupby(by, sort=False):
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
@@ -348,9 +356,105 @@ def _pooled(df: pd.DataFrame, metrics: Sequence[str], by: list[str]) -> pd.DataF
             vals = pd.to_numeric(d[m], errors="coerce")
             row[m] = float(vals.mean()) if vals.notna().any() else math.nan
             if f"{m}_status" in d:
-                row[f"{m}_skipped"] = int((d[f"{m}_status"] != "ok").sum())
+                status = d[f"{m}_status"].astype(str)
+                row[f"{m}_skipped"] = int((status != "ok").sum())
+                row[f"{m}_no_face_pred"] = int((status == "no_face_pred").sum())
+                row[f"{m}_no_face_gt"] = int((status == "no_face_gt").sum())
+            inf = np.isinf(vals)
+            if inf.any():
+                finite = vals[~inf]
+                row[f"{m}_exact"] = int(inf.sum())
+                row[f"{m}_finite"] = float(finite.mean()) if finite.notna().any() else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# helper columns of _pooled's tables: shown through metric_cell, not as columns of their own
+_CELL_SUFFIXES = ("_skipped", "_no_face_pred", "_no_face_gt", "_exact", "_finite")
+
+
+def _count(row, key: str) -> int:
+    v = row.get(key) if hasattr(row, "get") else None
+    try:
+        return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _skip_reason(row, metric: str) -> str:
+    """``no face in 96 of 96 predictions`` (or ground-truth frames, or frames when the split is unknown)."""
+    n = _count(row, "frames")
+    pred, gt = _count(row, f"{metric}_no_face_pred"), _count(row, f"{metric}_no_face_gt")
+    of = f" of {n}" if n else ""
+    parts = []
+    if pred:
+        parts.append(f"{pred}{of} predictions")
+    if gt:
+        parts.append(f"{gt}{of} ground-truth frames")
+    if not parts:
+        parts.append(f"{_count(row, f'{metric}_skipped')}{of} frames")
+    return "no face in " + " and ".join(parts)
+
+
+def metric_cell(row, metric: str) -> str:
+    """The text of one metric cell of Table 2 / per clip / per group, saying why when there is no number.
+
+    * a number: formatted as ``table2.md`` formats it, with ``(skipped: no face in 3 of 96 predictions)``
+      when some frames did not count;
+    * no number because every frame was skipped: ``skipped: no face in 96 of 96 predictions``;
+    * infinite (PSNR of a frame equal to its ground truth, e.g. the source frame of a reconstruction):
+      ``∞ (exact copy in 1 of 6 frames; 31.2 over the other 5)``;
+    * no number and no skip recorded: ``– (not measured)``.
+
+    Args:
+        row: a row (mapping or Series) of :func:`table2_table`, :func:`per_clip_table` or
+            :func:`breakdown_table`.
+        metric: the metric column.
+    """
+    v = row.get(metric)
+    try:
+        v = None if v is None else float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    skipped = _count(row, f"{metric}_skipped")
+    if v is None or math.isnan(v):
+        return f"skipped: {_skip_reason(row, metric)}" if skipped else "– (not measured)"
+    if math.isinf(v):
+        exact, n = _count(row, f"{metric}_exact"), _count(row, "frames")
+        parts = [f"exact copy in {exact} of {n} frames" if exact and n else "an exact copy"]
+        finite = row.get(f"{metric}_finite")
+        rest = n - exact - skipped
+        if finite is not None and not (isinstance(finite, float) and math.isnan(finite)) and rest > 0:
+            parts.append(f"{_fmt(float(finite), metric)} over the other {rest}")
+        if skipped:
+            parts.append(f"skipped: {_skip_reason(row, metric)}")
+        return ("∞" if v > 0 else "-∞") + f" ({'; '.join(parts)})"
+    text = _fmt(v, metric)
+    return f"{text} (skipped: {_skip_reason(row, metric)})" if skipped else text
+
+
+def display_table(t: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """``t`` (:func:`table2_table`, :func:`per_clip_table`, :func:`breakdown_table`) as text for people: each
+    metric cell by :func:`metric_cell` (so no cell is blank without a reason), the helper count columns
+    folded into them, other numbers formatted as the HTML report does.
+
+    Args:
+        t: the table.
+        metrics: the metric columns (default: every column with helper counts or a known metric name).
+    """
+    if metrics is None:
+        metrics = [c for c in t.columns if any(f"{c}{s}" in t.columns for s in _CELL_SUFFIXES)
+                   or c in ("l1", "akd", "aed", "psnr", "ssim", "lpips", "dists")]
+    metrics = [m for m in metrics if m in t.columns]
+    helpers = {f"{m}{s}" for m in metrics for s in _CELL_SUFFIXES}
+    cols = [c for c in t.columns if c not in helpers]
+    out = pd.DataFrame(index=t.index)
+    for c in cols:
+        if c in metrics:
+            out[c] = [metric_cell(r, c) for _, r in t.iterrows()]
+        else:
+            out[c] = [_fmt(v, c) if not isinstance(v, str) else v for v in t[c]]
+    return out.reset_index(drop=True)
 
 
 def _ratio(a: pd.Series, b: float) -> pd.Series:
@@ -757,11 +861,14 @@ def _td(text: str, text_cell: bool = False, cls: str = "") -> str:
     return f'<td class="{classes}">{html.escape(text)}</td>' if classes else f"<td>{html.escape(text)}</td>"
 
 
-def _html_table(df: pd.DataFrame, caption: str = "", headers: dict[str, str] | None = None) -> str:
+def _html_table(df: pd.DataFrame, caption: str = "", headers: dict[str, str] | None = None,
+                numeric: Sequence[str] = ()) -> str:
+    """A table; ``numeric`` columns hold text that is right-aligned like numbers (:func:`metric_cell`)."""
     headers = headers or {}
     head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in df.columns)
     body = "".join(
-        "<tr>" + "".join(_td(_fmt(v, c), text_cell=isinstance(v, str)) for c, v in zip(df.columns, row)) + "</tr>"
+        "<tr>" + "".join(_td(_fmt(v, c), text_cell=isinstance(v, str) and c not in numeric)
+                         for c, v in zip(df.columns, row)) + "</tr>"
         for row in df.itertuples(index=False)
     )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
@@ -769,10 +876,12 @@ def _html_table(df: pd.DataFrame, caption: str = "", headers: dict[str, str] | N
 
 
 def _table2_html(t: pd.DataFrame, run: RunData) -> str:
-    """Table 2: our cells exactly as table2.md writes them, then ratio and paper column groups."""
-    md = table2_text(run).strip().splitlines()
-    head = [c.strip() for c in md[0].strip("|").split("|")]
-    rows = [[c.strip() for c in line.strip().strip("|").split(" | ", len(head) - 1)] for line in md[2:]]
+    """Table 2: our cells (:func:`metric_cell`: every blank or infinite cell says why), then ratio and paper
+    column groups."""
+    metrics = run.metrics
+    head = ["method", *(m.upper() for m in metrics), "frames", "weights"]
+    rows = [[str(x["model"]), *(metric_cell(x, m) for m in metrics), _fmt(x.get("frames"), "frames"),
+             str(x.get("weights", "?"))] for _, x in t.iterrows()]
     groups: dict[str, list[str]] = {}  # group title -> columns
     for c in t.columns:
         if "_vs_" in c:
@@ -815,9 +924,16 @@ def _backends_html(run: RunData) -> str:
 
 
 def _wide_per_clip(t: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    w = t.pivot_table(index="video", columns="model", values=list(metrics), sort=False, dropna=False)
+    """One row per clip, one ``metric · model`` column each, cells by :func:`metric_cell`."""
+    metrics = [m for m in metrics if m in t.columns]
+    cells = t[["model", "video"]].copy()
+    for m in metrics:
+        cells[m] = [metric_cell(r, m) for _, r in t.iterrows()]
+    models, videos = list(dict.fromkeys(t["model"])), list(dict.fromkeys(t["video"]))
+    w = cells.pivot(index="video", columns="model", values=metrics)
+    w = w.reindex(index=videos, columns=pd.MultiIndex.from_product([metrics, models]))
     w.columns = [f"{m} · {model}" for m, model in w.columns]
-    return w.reset_index()
+    return w.fillna("– (not evaluated on this clip)").rename_axis("video").reset_index()
 
 
 _RD_SHOWN = ("curve", "model", "codec", "weights", "level", "kbps", "ref_kbps", "motion_kbps", "psnr", "ssim", "lpips",
@@ -884,9 +1000,14 @@ def _eval_sections(run: RunData, tables: dict[str, pd.DataFrame], figs: dict[str
     notes = ["Pooled over all frames of all clips (FOMM's and pose-evaluation's convention); a frame whose "
              "prediction has no detected face is skipped for AKD/AED and counted."]
     if any(np.isinf(pd.to_numeric(t2[m], errors="coerce")).any() for m in metrics):
-        notes.append("inf: at least one frame equals its ground truth exactly (frame 0 is the source in the "
-                     "reconstruction protocol), so the PSNR of that frame, and every mean over it, is infinite; "
-                     "the plots leave those frames out.")
+        notes.append("∞: at least one frame equals its ground truth exactly (an exact copy: frame 0 is the source "
+                     "in the reconstruction protocol, and static renders it unchanged), so the PSNR of that frame, "
+                     "and every mean over it, is infinite; the cell gives the mean over the other frames, and the "
+                     "plots leave those frames out.")
+    if any(_count(r, f"{m}_skipped") for _, r in t2.iterrows() for m in metrics):
+        notes.append("skipped: frames where the landmark/identity backend finds no face in the prediction (or "
+                     "in the ground truth) do not count for AKD/AED; the cell says in how many of the frames (a "
+                     "randomly initialised model's output usually has no face in any frame).")
     claim = claim_check(t2)
     if claim:
         notes.append(claim)
@@ -894,12 +1015,13 @@ def _eval_sections(run: RunData, tables: dict[str, pd.DataFrame], figs: dict[str
         "Table 2: reconstruction", _table2_html(t2, run),
         "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes), _paper_html(), _backends_html(run))]
     if "per_clip" in tables:
-        out.append(_section("Per clip", _html_table(_wide_per_clip(tables["per_clip"], metrics)),
+        wide = _wide_per_clip(tables["per_clip"], metrics)
+        out.append(_section("Per clip", _html_table(wide, numeric=[c for c in wide.columns if c != "video"]),
                             _figure_divs(figs, [f"per_clip_{m}" for m in metrics])))
     for by, title in (("pose_class", "By pose class"), ("split", "By split"), ("identity", "By identity")):
         if f"by_{by}" in tables:
             out.append(_section(f"{title} (clips matched to the shared set's MANIFEST.csv)",
-                                _html_table(tables[f"by_{by}"])))
+                                _html_table(display_table(tables[f"by_{by}"], metrics), numeric=metrics)))
     if any(f"distribution_{m}" in figs for m in metrics):
         out.append(_section("Distribution over frames", _figure_divs(figs, [f"distribution_{m}" for m in metrics])))
         out.append(_section("Over time", _figure_divs(figs, [f"temporal_{m}" for m in metrics])))

@@ -29,6 +29,7 @@ from lab.reports import (
     load_run,
     load_runs,
     match_manifest,
+    metric_cell,
     per_clip_table,
     rd_summary_table,
     table2_table,
@@ -286,11 +287,19 @@ def test_write_report_html_and_csv(eval_run, tmp_path):
     assert "dlib (offline; not the FOMM/pose-evaluation convention)" in text  # each number's backend
     assert "Rate–distortion" not in text and "Failure cases" not in text
     assert "PNG export turned off" in text and files.pngs == {} and files.png_error is None
-    # Table 2 cells are table2.md's cells, then the ratio and paper columns
+    # Table 2 cells: table2.md's numbers, where a cell has none the reason (metric_cell), then the ratio and
+    # paper columns
     md = [[c.strip() for c in line.strip("|").split(" | ")] for line in (eval_run / "table2.md").read_text()
           .strip().splitlines()[2:]]
+    t = table2_table(load_run(eval_run))
+    want = [[r["model"], *(metric_cell(r, m) for m in METRICS), str(r["frames"]), r["weights"]]
+            for _, r in t.iterrows()]
     rows = page.tables["table2"][2:]
-    assert [r[: len(md[0])] for r in rows] == md
+    assert [r[: len(md[0])] for r in rows] == want
+    for got, line in zip(want, md):  # the same numbers as table2.md where it has one
+        for cell, md_cell in zip(got, line):
+            assert cell == md_cell or md_cell in ("inf", "–") or md_cell.startswith("– (") or cell.startswith(md_cell)
+    assert rows[0][2].startswith("∞ (exact copy in 2 of 6 frames; ")  # static's PSNR: frame 0 of each clip
     assert rows[1][len(md[0])] == f"{ref.loc['ultralight', 'l1'] / ref.loc['static', 'l1']:.3f}"
     for m in METRICS:  # one figure per metric and view, plotly.js inlined once
         assert {f"fig-per_clip_{m}", f"fig-distribution_{m}", f"fig-temporal_{m}"} <= page.ids
@@ -432,3 +441,43 @@ def test_pose_class_breakdown_joins_the_manifest(data_root, tmp_path):
     assert set(pd.read_csv(files.tables["by_split"]).split) == {"test"}
     assert match_manifest(list(CLIPS), data_root) is None  # demo clips are not shared-set clips
     assert match_manifest([videos[0][0]], tmp_path / "no-data") is None
+
+
+def test_every_blank_or_infinite_cell_says_why(tmp_path):
+    # issue 12: a model whose predictions never hold a face has no AKD/AED (the CLI said "– (96 skipped)", the
+    # report and the app showed an empty cell); static's PSNR is infinite (frame 0 is an exact copy)
+    inf = float("inf")
+    rows = []
+    for i, (psnr, aed_status) in enumerate([(inf, "ok"), (30.0, "ok"), (32.0, "no_face_gt")]):
+        rows.append({"model": "static", "video": "clip", "frame": i, "l1": 0.01 * i, "psnr": psnr,
+                     "akd": float(i), "akd_status": "ok", "aed": 0.1 if aed_status == "ok" else math.nan,
+                     "aed_status": aed_status})
+        rows.append({"model": "ultralight", "video": "clip", "frame": i, "l1": 0.02, "psnr": 25.0,
+                     "akd": math.nan, "akd_status": "no_face_pred", "aed": math.nan, "aed_status": "no_face_pred"})
+    (tmp_path / "run").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "run" / "per_frame.csv", index=False)
+    run = load_run(tmp_path / "run")
+    t = table2_table(run).set_index("model", drop=False)
+    cell = {(m, k): metric_cell(t.loc[m], k) for m in ("static", "ultralight") for k in ("l1", "psnr", "akd", "aed")}
+    assert cell["ultralight", "akd"] == cell["ultralight", "aed"] == "skipped: no face in 3 of 3 predictions"
+    assert cell["static", "psnr"] == "∞ (exact copy in 1 of 3 frames; 31.000 over the other 2)"
+    assert cell["static", "aed"] == "0.1000 (skipped: no face in 1 of 3 ground-truth frames)"
+    assert cell["static", "akd"] == "1.000" and cell["ultralight", "psnr"] == "25.000"
+    assert metric_cell({"frames": 3}, "akd") == "– (not measured)"
+    assert metric_cell({"frames": 4, "akd": None, "akd_skipped": 4}, "akd") == "skipped: no face in 4 of 4 frames"
+    # the app's tables (display_table) and the HTML report show the same cells, none of them empty
+    from lab.reports import display_table
+
+    shown = display_table(table2_table(run), run.metrics)
+    assert list(shown.columns[:2]) == ["model", "weights"] and not any(c.endswith("_skipped") for c in shown)
+    assert (shown != "").all().all() and shown.set_index("model").loc["ultralight", "akd"] == cell["ultralight", "akd"]
+    clips = display_table(per_clip_table(run), run.metrics).set_index("model")
+    assert clips.loc["static", "psnr"].startswith("∞ (exact copy in 1 of 3 frames")
+    files = write_report(run, tmp_path / "rep", png=False)
+    page = _parse(files.html)
+    rows_html = page.tables["table2"][2:]
+    assert [r[1:5] for r in rows_html] == [[cell[m, k] for k in ("l1", "psnr", "akd", "aed")]
+                                           for m in ("static", "ultralight")]
+    text = " ".join(page.text)
+    assert "skipped: no face in 3 of 3 predictions" in text  # per clip too
+    assert "∞: at least one frame equals its ground truth exactly" in text and "skipped: frames where" in text
