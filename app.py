@@ -7,6 +7,9 @@ functions as the CLI.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import gradio as gr
 
 from lab.composition import COMPOSITION_METHODS
@@ -19,16 +22,57 @@ BATCH_METRICS = ["l1", "akd", "aed", "psnr", "ssim", "lpips"]
 
 
 def _guard(fn):
-    """Turn user errors into a Gradio error toast; the app and earlier results stay."""
+    """Turn user errors into one Gradio error toast naming the user's files by their own names (never the
+    path Gradio stored them under); the app and earlier results stay. A handler with a ``progress`` parameter
+    gets the event's ``gr.Progress`` (Gradio finds it by the default value in the wrapper's signature)."""
+    sig = inspect.signature(fn)
+    takes_progress = "progress" in sig.parameters
 
+    @functools.wraps(fn)
     def wrapped(*args):
+        progress = None
+        if takes_progress and args and isinstance(args[-1], gr.Progress):
+            *args, progress = args
         try:
-            return fn(*args)
+            return fn(*args, progress=progress) if takes_progress else fn(*args)
         except (h.UserInputError, FileNotFoundError, ValueError) as e:
-            raise gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+            inputs = [a for a in args if isinstance(a, str)]
+            raise gr.Error(h.user_message(e, inputs)) from e
 
-    wrapped.__name__ = fn.__name__
+    params = [p for p in sig.parameters.values() if p.name != "progress"]
+    if takes_progress:
+        params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    wrapped.__signature__ = sig.replace(parameters=params)
     return wrapped
+
+
+# The browser's own "Video not playable" error toast for an upload it cannot preview (a broken file, or one
+# Chromium cannot play such as HEVC or AVI) would be a second toast for the same file: the run's error names
+# the file and says what is wrong. The preview shows a short note instead (capture phase: before Gradio's
+# listener on the <video> element; media events do not bubble).
+_VIDEO_ERROR_JS = """
+if (!window.facelabVideoErrors) {
+  window.facelabVideoErrors = true;
+  const NOTE = 'facelab-no-preview';
+  document.addEventListener('error', (e) => {
+    const v = e.target;
+    if (!(v instanceof HTMLVideoElement)) return;
+    e.stopImmediatePropagation();
+    const box = v.parentElement;
+    if (box && !box.querySelector('.' + NOTE)) {
+      const p = document.createElement('p');
+      p.className = NOTE;
+      p.textContent = 'The browser cannot preview this file; it is checked when you run.';
+      p.style.cssText = 'margin:.4em;font-size:.85em;color:#a40;text-align:center';
+      box.prepend(p);
+    }
+  }, true);
+  document.addEventListener('loadeddata', (e) => {
+    const box = e.target instanceof HTMLVideoElement ? e.target.parentElement : null;
+    box?.querySelectorAll('.' + NOTE).forEach((n) => n.remove());
+  }, true);
+}
+"""
 
 
 def _shared_examples(source=None, driving=None) -> None:
@@ -202,6 +246,7 @@ def build_demo() -> gr.Blocks:
             _batch_tab(names)
         with gr.Tab("Models"):
             _models_tab(names)
+        gr.HTML("", js_on_load=_VIDEO_ERROR_JS, elem_id="facelab-video-errors", padding=False)
     return demo
 
 

@@ -89,25 +89,40 @@ def animate_frames(
     adapt_movement_scale: bool = True,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
+    progress=None,
+    what: str = "",
 ) -> np.ndarray:
     """Animate ``source`` ``(H, W, 3)`` uint8 with ``driving`` frames ``(N, H, W, 3)`` uint8 (or chunks).
 
     Frames must already be at ``model.input_size`` (crop/resize with :mod:`datasets`).
 
+    Args:
+        progress: a :data:`lab.progress.ProgressFn`, called after every batch with the frames done so far.
+        what: the name the progress reports (default: the model's name).
+
     Returns:
         ``(N, H, W, 3)`` uint8 predictions.
     """
+    from lab.progress import report
+
     model = model.to(device).eval()
     src = to_tensor(source)
     if src.shape[-2:] != tuple(model.input_size):
         raise ValueError(f"{model.name} expects {model.input_size[1]}x{model.input_size[0]} frames, "
                          f"got {src.shape[-1]}x{src.shape[-2]}: crop or resize first")
     if isinstance(driving, np.ndarray):
+        total = len(driving)
         chunks = (to_tensor(driving[i : i + batch_size]) for i in range(0, len(driving), batch_size))
     else:
+        total = len(driving) if hasattr(driving, "__len__") else None
         chunks = (to_tensor(c) for c in driving)
-    out = [to_uint8(p) for p in model.animate(src, chunks, relative=relative,
-                                              adapt_movement_scale=adapt_movement_scale)]
+    what = what or model.name
+    out, done = [], 0
+    report(progress, what, 0, total)
+    for p in model.animate(src, chunks, relative=relative, adapt_movement_scale=adapt_movement_scale):
+        out.append(to_uint8(p))
+        done += len(out[-1])
+        report(progress, what, done, total)
     return np.concatenate(out) if out else np.zeros((0, *source.shape), np.uint8)
 
 
@@ -129,6 +144,7 @@ def run_models(
     relative: bool = False,
     metrics: Sequence[str] = ("l1", "psnr", "ssim"),
     loaded: dict[str, LoadedAnimator] | None = None,
+    progress=None,
 ) -> list[AnimationResult]:
     """Animate one source with one driving clip by several models, side by side.
 
@@ -140,6 +156,8 @@ def run_models(
         relative: FOMM's animate mode instead of absolute (reconstruction) motion.
         metrics: names from :mod:`metrics` computed per model against ``driving``.
         loaded: a cache of :class:`LoadedAnimator` by name (filled in).
+        progress: a :data:`lab.progress.ProgressFn`: each model reports the driving frames it has animated
+            (``what`` = the model's name).
     """
     from metrics import functional as mf
 
@@ -148,9 +166,9 @@ def run_models(
     for name in names:
         if name not in loaded:
             loaded[name] = load_animator(name)
-        la = loaded[name]
+        la = loaded[name].require()
         t0 = time.perf_counter()
-        frames = animate_frames(la.model, source, driving, relative=relative)
+        frames = animate_frames(la.model, source, driving, relative=relative, progress=progress, what=name)
         dt = time.perf_counter() - t0
         vals = {m: float(getattr(mf, m)(frames, driving)) for m in metrics}
         results.append(AnimationResult(name, frames, la.weights, dt, vals))

@@ -88,7 +88,8 @@ def run_batch(
     png: bool = True,
     title: str = "facelab batch report",
     data_description: dict | None = None,
-    progress: bool = True,
+    progress=True,
+    total_videos: int | None = None,
 ) -> BatchResult:
     """Evaluate, flag failures and write the report (module docstring).
 
@@ -104,10 +105,14 @@ def run_batch(
         png: also export the report's figures as PNG.
         title: the report's title.
         data_description: recorded in the provenance.
-        progress: tqdm bars.
+        progress: True: tqdm bars; a :data:`lab.progress.ProgressFn`: called as each clip starts and as each
+            model has scored it (``what`` = ``"<clip>: <model>"``, counted in clips), then for the failure
+            analysis and the report; False/None: nothing.
+        total_videos: how many clips ``videos`` holds, for the progress (None: unknown).
     """
     from lab.evaluate import evaluate_reconstruction
     from lab.failures import analyse_failures, gallery_items, write_failures
+    from lab.progress import report as report_progress
     from lab.reports import write_report
 
     if not models:
@@ -117,17 +122,31 @@ def run_batch(
     if who and who not in models:
         raise ValueError(f"failures_model '{who}' is not one of the evaluated models {list(models)}")
     failure_dirs: list[Path] = []
+    step = progress if callable(progress) else None
+    started: list[str] = []
+
+    def counted(items):
+        for name, frames in items:
+            started.append(name)
+            report_progress(step, f"{name}: {models[0]}", len(started) - 1, total_videos, "clip")
+            yield name, frames
 
     def on_video(video: str, model: str, frames: np.ndarray, preds: np.ndarray) -> None:
+        k = list(models).index(model) if model in models else len(models) - 1
+        if k + 1 < len(models):  # the next model starts on this clip
+            report_progress(step, f"{video}: {models[k + 1]}", len(started) - 1, total_videos, "clip")
         if model != who:
             return
+        report_progress(step, f"{video}: failure flags of {who}", len(started) - 1, total_videos, "clip")
         rep = analyse_failures(frames[0], frames, predictions=preds, ground_truth=frames, source_index=0,
                                fps=fps, video=video)
         items = gallery_items(rep, frames[0], frames, predictions=preds, max_items=12, per_reason=3)
         failure_dirs.append(write_failures(rep, items, out / "failures" / safe_name(video)))
 
-    result = evaluate_reconstruction(models, videos, out_dir=out, metrics=metrics, checkpoints=checkpoints,
-                                     data_description=data_description, progress=progress, on_video=on_video)
+    result = evaluate_reconstruction(models, counted(videos) if step else videos, out_dir=out, metrics=metrics,
+                                     checkpoints=checkpoints, data_description=data_description,
+                                     progress=progress is True, on_video=on_video)
+    report_progress(step, "report", len(started), total_videos or len(started), "clip")
     folders = [out] + sorted(p for p in (out / "failures").glob("*") if (p / "failures.csv").is_file())
     report = write_report(folders, out / "report", title=title, png=png)
     return BatchResult(run_dir=out, report=report, summary=result.summary, failure_dirs=failure_dirs)

@@ -3,7 +3,9 @@
 Each subcommand module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a
 function of the parsed arguments returning an exit code). ``main(argv)`` returns the exit code, so tests
 call it directly. User errors (bad input, missing weights) print one line and exit non-zero; ``--debug``
-shows the traceback.
+shows the traceback. A usable input with a problem (a truncated clip: :class:`datasets.video.DataWarning`)
+prints ``facelab COMMAND: warning: ...`` on stderr and the command goes on. The long commands draw tqdm bars
+on stderr when it is a terminal.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 __all__ = ["main", "build_parser"]
 
@@ -52,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_warnings_as_lines(command: str) -> None:
+    """Print :class:`~datasets.video.DataWarning` as ``facelab COMMAND: warning: <message>`` (one line, stderr);
+    other warnings as Python prints them. Call inside ``warnings.catch_warnings()``."""
+    from datasets.video import DataWarning
+
+    show = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            text = str(message).strip().splitlines()
+            print(f"facelab {command}: warning: {text[0] if text else category.__name__}", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -59,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _data_warnings_as_lines(args.command)
+            return int(args.func(args) or 0)
     except _user_errors() as e:
         if args.debug:
             raise

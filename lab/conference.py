@@ -117,11 +117,20 @@ def _batches(n: int, size: int):
 
 
 @torch.no_grad()
-def _extract(model, crops: np.ndarray, batch_size: int) -> dict[str, torch.Tensor]:
+def _extract(model, crops: np.ndarray, batch_size: int, progress=None, what: str = "") -> dict[str, torch.Tensor]:
     from lab.animate import to_tensor
     from lab.animator import cat_batches
+    from lab.progress import report
 
-    return cat_batches(model.extract_motion(to_tensor(crops[s])) for s in _batches(len(crops), batch_size))
+    def motion():
+        for s in _batches(len(crops), batch_size):
+            if what:
+                report(progress, what, s.start, len(crops))
+            yield model.extract_motion(to_tensor(crops[s]))
+        if what:
+            report(progress, what, len(crops), len(crops))
+
+    return cat_batches(motion())
 
 
 def _gate(config: ConferenceConfig, crops: np.ndarray, motion, ref_motion) -> list:
@@ -142,6 +151,7 @@ def run_conference(
     config: ConferenceConfig | None = None,
     loaded=None,
     work_dir: str | os.PathLike | None = None,
+    progress=None,
 ) -> ConferenceResult:
     """Send camera frames through the whole codec path and measure it.
 
@@ -152,6 +162,8 @@ def run_conference(
         config: :class:`ConferenceConfig` (defaults: ultralight, landmark gate, feather, H.264 CRF 23).
         loaded: a :class:`lab.animate.LoadedAnimator` to reuse (else loaded from ``config``).
         work_dir: where the coded downlink (and anchor) videos are written (default: a new temp folder).
+        progress: a :data:`lab.progress.ProgressFn`: each stage (crop, encoder, gate, decoder, composition,
+            downlink) with the frames it has done.
 
     Returns:
         :class:`ConferenceResult`.
@@ -165,6 +177,7 @@ def run_conference(
     from lab.animator import index_batch
     from lab.codec import MotionCodec
     from lab.composition import compose, resize_rgb, seam_score
+    from lab.progress import report
     from lab.quality_gate import gate_sequence
     from lab.ratedistortion import encode_reference
     from metrics.functional import l1, psnr, ssim
@@ -183,6 +196,7 @@ def run_conference(
 
     # ---------------------------------------------------------------- sender
     t0 = time.perf_counter()
+    report(progress, "sender: face crop box", 0, n)
     if config.crop:
         box = tuple(int(v) for v in crop_array(frames, size=size, detector=config.detector).box)
     else:
@@ -196,12 +210,14 @@ def run_conference(
     ref_crop = crop_frame(ref_full, box, size)
 
     t0 = time.perf_counter()
-    motion = _extract(model, crops, config.batch_size)
+    motion = _extract(model, crops, config.batch_size, progress, f"sender: {config.model} encoder")
     t["encoder"] = time.perf_counter() - t0
     ref_motion = _extract(model, ref_crop[None], 1)  # both sides compute it from the decoded reference
 
     t0 = time.perf_counter()
+    report(progress, f"sender: quality gate ({config.gate})", 0, n)
     decisions = _gate(config, crops, motion, ref_motion)
+    report(progress, f"sender: quality gate ({config.gate})", n, n)
     use = gate_sequence(decisions, policy=config.gate_policy)
     t["gate"] = time.perf_counter() - t0
     accepted = [i for i, d in enumerate(decisions) if d.accept]
@@ -223,11 +239,14 @@ def run_conference(
     heads = []
     with torch.no_grad():
         for s in _batches(n, config.batch_size):
+            report(progress, f"server: {config.model} decoder", s.start, n)
             heads.append(to_uint8(model.render(state, ref_motion, index_batch(driving, s)).clamp(0, 1)))
+    report(progress, f"server: {config.model} decoder", n, n)
     heads = np.concatenate(heads)
     t["decoder"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    report(progress, f"server: composition ({config.composition})", 0, n)
     if box == (0, 0, width, height):  # the camera frame is the crop: nothing around it to compose into
         composed = np.stack([resize_rgb(h, width, height) for h in heads])
     else:
@@ -237,6 +256,7 @@ def run_conference(
     # ---------------------------------------------------------------- downlink
     rate = {"crf": config.downlink_crf} if config.downlink_bit_rate is None else {"bit_rate": config.downlink_bit_rate}
     t0 = time.perf_counter()
+    report(progress, f"downlink: {config.downlink_codec}", 0, n)
     down = write_video(work / "downlink.mp4", composed, fps=fps, codec=config.downlink_codec, **rate)
     t["downlink_coding"] = time.perf_counter() - t0
     received = read_frames(work / "downlink.mp4")[:n, :height, :width]

@@ -247,6 +247,9 @@ def _check_frames(name: str, frames: np.ndarray, n: int | None = None) -> np.nda
     return a
 
 
+_LANDMARK_CHUNK = 8  # frames per landmark call (progress granularity)
+
+
 def analyse_failures(
     source: np.ndarray,
     driving: np.ndarray,
@@ -259,6 +262,7 @@ def analyse_failures(
     ground_truth: np.ndarray | None = None,
     source_index: int | None = None,
     video: str = "",
+    progress=None,
 ) -> FailureReport:
     """Flag the failure cases of every driving frame (module docstring).
 
@@ -273,10 +277,14 @@ def analyse_failures(
         ground_truth: ``(N, H', W', 3)`` frames the predictions should equal (reconstruction: the driving clip).
         source_index: the driving frame the source was taken from (reconstruction), for ``frame_gap_s``.
         video: a name for the driving clip.
+        progress: a :data:`lab.progress.ProgressFn`: the frames whose landmarks are found so far (driving
+            frames, then predictions).
 
     Returns:
         :class:`FailureReport`.
     """
+    from lab.progress import report
+
     t = thresholds or FailureThresholds()
     src = np.asarray(source)
     if src.ndim != 3 or src.shape[-1] != 3 or src.dtype != np.uint8:
@@ -290,10 +298,20 @@ def analyse_failures(
 
     src_lm = be.landmarks(src[None])[0]
     src_pose = None if src_lm is None else head_pose(src_lm, src.shape[:2])
-    found = landmarks_with_rotation(drv, be)
+    found = []  # per frame, so a long clip reports its progress (landmarks are independent per frame)
+    for i in range(0, n, _LANDMARK_CHUNK):
+        report(progress, "face landmarks of the driving frames", i, n)
+        found += landmarks_with_rotation(drv[i : i + _LANDMARK_CHUNK], be)
+    report(progress, "face landmarks of the driving frames", n, n)
     drv_lms = [lm for lm, _ in found]
     decisions = gate.assess(drv, reference=src, landmarks=drv_lms)
-    pred_lms = be.landmarks(pred) if pred is not None else [None] * n
+    pred_lms: list = [None] * n
+    if pred is not None:
+        pred_lms = []
+        for i in range(0, n, _LANDMARK_CHUNK):
+            report(progress, "face landmarks of the predictions", i, n)
+            pred_lms += list(be.landmarks(pred[i : i + _LANDMARK_CHUNK]))
+        report(progress, "face landmarks of the predictions", n, n)
     l1s = None
     if pred is not None and gt is not None:
         from metrics.functional import l1

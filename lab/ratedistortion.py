@@ -789,7 +789,7 @@ def rd_over_videos(
     device: str | torch.device = "cpu",
     preset: str | None = None,
     data_description: dict | None = None,
-    progress: bool = True,
+    progress=True,
 ) -> RDResult:
     """Rate–distortion of every model and anchor codec over sequences, with BD deltas (module docstring).
 
@@ -812,12 +812,15 @@ def rd_over_videos(
         device: where the models run.
         preset: encoder preset (anchors and references).
         data_description: recorded in the provenance.
-        progress: a tqdm bar over videos.
+        progress: True: a tqdm bar over videos; a :data:`lab.progress.ProgressFn`: called before every
+            curve of every video (``what`` = ``"<video>: <model>+<codec>"`` or ``"<video>: anchor <codec>"``,
+            counted in curves of that video); False/None: nothing.
 
     Returns:
         :class:`RDResult`.
     """
     from lab.animate import load_animator
+    from lab.progress import report
 
     for c in codecs:
         _check_codec(c)
@@ -831,19 +834,26 @@ def rd_over_videos(
     for la in loaded.values():
         la.model.to(device).eval()
     it = videos
-    if progress:
+    step = progress if callable(progress) else None
+    if progress is True:
         from tqdm import tqdm
 
         it = tqdm(videos, desc="rd", unit="video")
     rows: list[dict] = []
     seconds: dict[str, float] = {}
+    curves = len(codecs) * (1 + len(loaded))
     for name, frames in it:
+        done = 0
         for c in codecs:
+            report(step, f"{name}: anchor {c}", done, curves, "curve")
+            done += 1
             t0 = time.perf_counter()
             for r in anchor_rd(frames, fps, c, crfs=anchor_crfs.get(c), metrics=metrics, preset=preset):
                 rows.append({"video": name, **r})
             seconds[c] = seconds.get(c, 0.0) + time.perf_counter() - t0
             for m, la in loaded.items():
+                report(step, f"{name}: {m}+{c}", done, curves, "curve")
+                done += 1
                 t0 = time.perf_counter()
                 for r in animation_rd(la.model, frames, fps, c, ref_crfs=ref_crfs.get(c), quant_factor=quant_factor,
                                       metrics=metrics, eg_order=eg_order, batch_size=batch_size, weights=la.weights,

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from datasets.video import write_video
     from lab.animate import load_animator, run_models, side_by_side
     from lab.commands.evaluate import parse_checkpoints
+    from lab.progress import cli_progress
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
@@ -52,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     rows = []
     for name, source, driving, fps in _pairs(args):
-        results = run_models(models, source, driving, relative=args.relative, loaded=loaded)
+        with cli_progress() as progress:
+            results = run_models(models, source, driving, relative=args.relative, loaded=loaded, progress=progress)
         stem = out / name if args.data else out
         grid = side_by_side([("driving", driving)] + [(r.model, r.frames) for r in results])
         write_video(Path(f"{stem}.mp4") if args.data else stem / "side_by_side.mp4", grid, fps=args.fps or fps,
@@ -84,9 +86,14 @@ def _pairs(args: argparse.Namespace):
         return
     if not (args.source and args.driving):
         raise ValueError("give SOURCE and DRIVING (or --data DIR)")
-    from datasets.uploads import is_face_crop, prepare_upload, upload_image
+    from datasets.uploads import frames_used_note, is_face_crop, prepare_upload, upload_image, validate_upload
 
     crop = not args.no_crop
     source = upload_image(args.source, crop=crop and not is_face_crop(args.source))
-    clip = prepare_upload(args.driving, crop=crop and not is_face_crop(args.driving), max_frames=args.max_frames)
-    yield Path(args.driving).stem, source, clip.read(), clip.fps or 25.0
+    media = validate_upload(args.driving, max_frames=args.max_frames)
+    clip = prepare_upload(media, crop=crop and not is_face_crop(media), max_frames=args.max_frames)
+    frames = clip.read()
+    used = frames_used_note(media, len(frames))
+    if used:
+        print(f"note: {used} (--max-frames {args.max_frames})")
+    yield Path(args.driving).stem, source, frames, clip.fps or 25.0

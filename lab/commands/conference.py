@@ -40,16 +40,23 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from datasets.video import write_video
+    from datasets.uploads import frames_used_note
+    from datasets.video import open_media, write_video
     from lab.conference import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+    from lab.progress import cli_progress
 
-    frames, fps = load_camera_clip(args.input, max_frames=args.max_frames)
+    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
+    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
+    used = None if args.input == "demo" else frames_used_note(media, len(frames))
+    if used:
+        print(f"note: {used} (--max-frames {args.max_frames})")
     config = ConferenceConfig(model=args.model, checkpoint=args.checkpoint, crop=not args.no_crop, gate=args.gate,
                               composition=args.composition, downlink_codec=args.codec,
                               downlink_crf=None if args.bit_rate else args.crf, downlink_bit_rate=args.bit_rate,
                               quant_factor=args.quant_factor)
     out = Path(args.out)
-    res = run_conference(frames, fps, config, work_dir=out)
+    with cli_progress() as progress:
+        res = run_conference(frames, fps, config, work_dir=out, progress=progress)
     write_video(out / "side_by_side.mp4", preview_grid(frames, res.received), fps=fps, crf=18)
     pd.DataFrame(res.per_frame).to_csv(out / "per_frame.csv", index=False)
     (out / "summary.json").write_text(json.dumps({"summary": res.summary, "provenance": res.provenance},

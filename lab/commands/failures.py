@@ -45,15 +45,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _read(path: str, size: int, crop: bool, max_frames: int | None):
-    """Frames ``(N, size, size, 3)`` of a clip or image, face-cropped like the app does, and its fps."""
+def _read(path: str, size: int, crop: bool, max_frames: int | None, say_used: bool = False):
+    """Frames ``(N, size, size, 3)`` of a clip or image, face-cropped like the app does, and its fps
+    (``say_used``: print ``note: used N of M frames`` when ``max_frames`` cut the clip)."""
     from datasets.crop import crop_media
+    from datasets.uploads import frames_used_note
     from datasets.video import open_media
 
     media = open_media(path, max_frames=max_frames)
     already = (media.info.width, media.info.height) == (size, size)
     result = crop_media(media, size=size, detector="auto" if crop and not already else "none")
-    return result.read(), (media.info.fps or None)
+    frames = result.read()
+    used = frames_used_note(media, len(frames)) if say_used else None
+    if used:
+        print(f"note: {used} (--max-frames {max_frames})")
+    return frames, (media.info.fps or None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from lab.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
+    from lab.progress import cli_progress
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
@@ -82,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--size must be at least 32, got {size}")
 
     reconstruction = Path(args.source).resolve() == Path(args.driving).resolve()
-    driving, fps = _read(args.driving, size, args.crop, args.max_frames)
+    driving, fps = _read(args.driving, size, args.crop, args.max_frames, say_used=True)
     if reconstruction:
         if args.source_frame >= len(driving):
             raise ValueError(f"--source-frame {args.source_frame} is past the {len(driving)} frames read")
@@ -93,19 +100,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--source-frame {args.source_frame}: {args.source} has {len(frames)} frames")
         source, source_index = frames[args.source_frame], None
 
+    progress = cli_progress()
     predictions = None
     if loaded is not None:
         from lab.animate import animate_frames
 
-        predictions = animate_frames(loaded.model, source, driving, relative=args.relative)
+        predictions = animate_frames(loaded.model, source, driving, relative=args.relative, progress=progress,
+                                     what=args.model)
 
     thresholds = FailureThresholds()
     if args.no_appearance:
         thresholds = replace(thresholds, min_appearance_corr=None)
     video = Path(args.driving).name
-    report = analyse_failures(source, driving, predictions, fps=fps, thresholds=thresholds, backend=args.backend,
-                              ground_truth=driving if reconstruction and predictions is not None else None,
-                              source_index=source_index, video=video)
+    with progress:
+        report = analyse_failures(source, driving, predictions, fps=fps, thresholds=thresholds, backend=args.backend,
+                                  ground_truth=driving if reconstruction and predictions is not None else None,
+                                  source_index=source_index, video=video, progress=progress)
     items = gallery_items(report, source, driving, predictions, max_items=args.max_items,
                           per_reason=args.per_reason)
     out = write_failures(report, items, args.out)

@@ -1,13 +1,18 @@
 """Handlers behind the Gradio app: file paths in, file paths and tables out; they call :mod:`lab` only.
 
-Every handler turns a bad input into a one-line message (``gr.Error`` in the app) and keeps earlier results:
-outputs are written to fresh files under the app's output folder.
+Every handler turns a bad input into a one-line message (``gr.Error`` in the app) that names the user's file by
+its own name, never by the path the app stored it under (:func:`user_message`), and keeps earlier results:
+outputs are written to fresh files under the app's output folder. What was wrong with an input that could
+still be used (a truncated file, frames cut by the frame limit) is said in the status markdown. The long
+handlers take ``progress`` (the app passes its ``gr.Progress``): called as ``progress((done, total), desc=...,
+unit=...)`` with the model or stage and the frame being processed.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,7 +22,7 @@ from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
 __all__ = ["demo_files", "demo_camera_file", "animate", "conference", "rate_distortion", "failures", "batch",
            "cross_identity",
            "default_batch_data", "models_table", "efficiency_rows", "intro", "output_dir", "MODES", "NO_MODEL",
-           "UserInputError"]
+           "UserInputError", "user_message"]
 
 MODES = ("reconstruction (absolute motion)", "animation (relative motion)")
 MAX_FRAMES_DEFAULT = 50
@@ -81,35 +86,119 @@ def demo_files() -> tuple[str, str]:
     return str(src), str(drv)
 
 
-def _read_inputs(source_path: str | None, driving_path: str | None, crop: bool, max_frames: int):
+def _upload_dirs() -> list[str]:
+    """Where Gradio stores uploads (``$GRADIO_TEMP_DIR``, else ``<tmp>/gradio``)."""
+    dirs = [os.environ.get("GRADIO_TEMP_DIR") or "", str(Path(tempfile.gettempdir()) / "gradio")]
+    return [d.rstrip("/\\") for d in dirs if d]
+
+
+def user_message(error: BaseException | str, paths=()) -> str:
+    """The first line of an error or warning, for the user: every path in ``paths`` (the handler's inputs)
+    written as the file's own name, and any other path under Gradio's upload folder likewise (an upload is
+    stored as ``<upload folder>/<hash>/<the name it was uploaded with>``).
+
+    Args:
+        error: an exception or a message.
+        paths: the input paths the message may contain.
+    """
+    text = str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    for p in sorted({str(p) for p in paths if p}, key=len, reverse=True):
+        name = Path(p).name
+        for variant in sorted({p, str(Path(p)), str(Path(p).expanduser()), os.path.realpath(p)}, key=len,
+                              reverse=True):
+            if variant and variant != name:
+                text = text.replace(variant, name)
+    for d in _upload_dirs():
+        text = re.sub(re.escape(d) + r"[/\\](?:[^/\\\s'\"]+[/\\])*", "", text)
+    return text
+
+
+class _Job:
+    """One handler call: its input files (named by their own names in messages), the notes for the status
+    markdown and the progress callback (:data:`lab.progress.ProgressFn`, None without a progress bar)."""
+
+    def __init__(self, *paths: str | None, progress=None) -> None:
+        self.paths = [p for p in paths if p]
+        self.notes: list[str] = []
+        self.progress = None
+        if progress is not None:
+            def report(what: str, done: int, total: int | None, unit: str = "frame") -> None:
+                progress((done, total), desc=what, unit=f"{unit}s")
+
+            self.progress = report
+
+    def text(self, message) -> str:
+        return user_message(message, self.paths)
+
+    def error(self, e: BaseException) -> UserInputError:
+        return UserInputError(self.text(e))
+
+    def note(self, message: str | None) -> None:
+        if message:
+            text = self.text(message)
+            if text not in self.notes:
+                self.notes.append(text)
+
+    def status(self, text: str) -> str:
+        """``text`` followed by the notes (truncated inputs first, then frames cut by a limit)."""
+        notes = [f"**Warning:** {n}" if " truncated" in n or "decoding stopped" in n else f"**Note:** {n}"
+                 for n in self.notes]
+        return "\n\n".join([text, *notes])
+
+
+def _open_upload(job: _Job, path: str, max_frames: int | None):
+    """The upload opened (:func:`datasets.uploads.validate_upload`), errors naming the file."""
+    from datasets.errors import DataError
+    from datasets.uploads import validate_upload
+
+    try:
+        return validate_upload(path, max_frames=max_frames)
+    except DataError as e:
+        raise job.error(e) from e
+
+
+def _read_inputs(job: _Job, source_path: str | None, driving_path: str | None, crop: bool, max_frames: int,
+                 limit: str = "Max driving frames"):
     from datasets.errors import DataError
     from datasets.uploads import is_face_crop, upload_image
 
     if not source_path:
         raise UserInputError("choose a source image")
-    driving, fps = _read_driving(driving_path, crop, max_frames)
+    driving, fps = _read_driving(job, driving_path, crop, max_frames, limit)
+    media = _open_upload(job, source_path, 1)
     try:
-        source = upload_image(source_path, crop=crop and not is_face_crop(source_path))
+        source = upload_image(source_path, crop=crop and not is_face_crop(media))
     except DataError as e:
-        raise UserInputError(str(e)) from e
+        raise job.error(e) from e
+    for n in media.notes:
+        job.note(n)
     return source, driving, fps
 
 
-def _read_driving(driving_path: str | None, crop: bool, max_frames: int):
+def _read_driving(job: _Job, driving_path: str | None, crop: bool, max_frames: int, limit: str = "Max driving frames"):
+    """Driving frames (face-cropped) and fps; notes: the file's DataWarnings, and ``used N of M frames`` when
+    the frame limit (the slider called ``limit``) cut the clip."""
     from datasets.errors import DataError
-    from datasets.uploads import is_face_crop, prepare_upload
+    from datasets.uploads import frames_used_note, is_face_crop, prepare_upload
 
     if not driving_path:
         raise UserInputError("choose a driving clip")
+    media = _open_upload(job, driving_path, int(max_frames))
     try:
-        clip = prepare_upload(driving_path, crop=crop and not is_face_crop(driving_path), max_frames=int(max_frames))
-        return clip.read(), clip.fps or 25.0
+        clip = prepare_upload(media, crop=crop and not is_face_crop(media), max_frames=int(max_frames))
+        frames = clip.read()
     except DataError as e:
-        raise UserInputError(str(e)) from e
+        raise job.error(e) from e
+    for n in media.notes:
+        job.note(n)
+    used = frames_used_note(media, len(frames), Path(driving_path).name)
+    job.note(used and f"{used} (the *{limit}* limit is {int(max_frames)})")
+    return frames, clip.fps or 25.0
 
 
 def animate(source_path: str | None, driving_path: str | None, models: list[str] | None, mode: str = MODES[0],
-            crop: bool = True, max_frames: int = MAX_FRAMES_DEFAULT):
+            crop: bool = True, max_frames: int = MAX_FRAMES_DEFAULT, progress=None):
     """Animate the source with the driving clip by each selected model.
 
     Returns:
@@ -117,10 +206,11 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
     """
     from datasets.video import write_video
 
+    job = _Job(source_path, driving_path, progress=progress)
     if not models:
         raise UserInputError("tick at least one model")
-    source, driving, fps = _read_inputs(source_path, driving_path, crop, max_frames)
-    results = run_models(models, source, driving, relative=mode == MODES[1], loaded=_LOADED)
+    source, driving, fps = _read_inputs(job, source_path, driving_path, crop, max_frames)
+    results = run_models(models, source, driving, relative=mode == MODES[1], loaded=_LOADED, progress=job.progress)
     grid = side_by_side([("driving", driving)] + [(r.model, r.frames) for r in results])
     out = output_dir() / f"animate-{uuid.uuid4().hex[:8]}.mp4"
     write_video(out, grid, fps=fps, crf=16)  # pads odd sizes to even itself
@@ -131,7 +221,7 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
         if r.weights.startswith("random"):
             note = _LOADED[r.model].note
             status += f"\n\n**{r.model} is randomly initialised** (its output is not meaningful): {note}"
-    return str(out), rows, status
+    return str(out), rows, job.status(status)
 
 
 def models_table() -> list[list]:
@@ -202,7 +292,7 @@ CONFERENCE_SUMMARY = (  # (label, summary key, format)
 
 
 def conference(camera_path: str | None, model: str, gate: str, composition: str, codec: str, crf: float,
-               quant_factor: float, max_frames: int = MAX_FRAMES_DEFAULT):
+               quant_factor: float, max_frames: int = MAX_FRAMES_DEFAULT, progress=None):
     """The whole codec path on a camera clip (:func:`lab.conference.run_conference`).
 
     Returns:
@@ -210,25 +300,32 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
         per-frame rows, status markdown)
     """
     from datasets.errors import DataError
+    from datasets.uploads import frames_used_note
     from datasets.video import write_video
     from lab.conference import ConferenceConfig, load_camera_clip, preview_grid, run_conference
 
+    job = _Job(camera_path, progress=progress)
     if not camera_path:
         raise UserInputError("choose a camera clip")
     if not model:
         raise UserInputError("choose a model")
+    media = _open_upload(job, camera_path, int(max_frames))
     try:
-        frames, fps = load_camera_clip(camera_path, max_frames=int(max_frames))
+        frames, fps = load_camera_clip(media, max_frames=int(max_frames))
     except DataError as e:
-        raise UserInputError(str(e)) from e
+        raise job.error(e) from e
+    for n in media.notes:
+        job.note(n)
+    used = frames_used_note(media, len(frames), Path(camera_path).name)
+    job.note(used and f"{used} (the *Max frames* limit is {int(max_frames)})")
     la = _model(model)
     cfg = ConferenceConfig(model=model, gate=gate, composition=composition, downlink_codec=codec,
                            downlink_crf=float(crf), quant_factor=float(quant_factor))
     run_dir = output_dir() / f"conference-{uuid.uuid4().hex[:8]}"
     try:
-        res = run_conference(frames, fps, cfg, loaded=la, work_dir=run_dir)
+        res = run_conference(frames, fps, cfg, loaded=la, work_dir=run_dir, progress=job.progress)
     except DataError as e:
-        raise UserInputError(str(e)) from e
+        raise job.error(e) from e
     grid = run_dir / "side_by_side.mp4"
     write_video(grid, preview_grid(frames, res.received), fps=fps, crf=18)
     s = res.summary
@@ -244,7 +341,7 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
               f"{s['motion_values_per_frame']} motion values per frame.")
     if la.weights.startswith("random"):
         status += f"\n\n**{model} is randomly initialised** (its output is not meaningful): {la.note}"
-    return str(grid), str(res.downlink_path), rows, per_frame, status
+    return str(grid), str(res.downlink_path), rows, per_frame, job.status(status)
 
 
 def default_conference_model(names: list[str]) -> str:
@@ -256,7 +353,7 @@ def default_conference_model(names: list[str]) -> str:
 
 
 def failures(source_path: str | None, driving_path: str | None, model: str, reconstruction: bool, crop: bool,
-             max_frames: int, max_yaw: float, max_pose_diff: float):
+             max_frames: int, max_yaw: float, max_pose_diff: float, progress=None):
     """Failure flags of a (source, driving) run and its gallery (:mod:`lab.failures`).
 
     Args:
@@ -269,25 +366,27 @@ def failures(source_path: str | None, driving_path: str | None, model: str, reco
     from lab.animate import animate_frames
     from lab.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
 
+    job = _Job(driving_path, *(() if reconstruction else (source_path,)), progress=progress)
     if reconstruction:
-        driving, fps = _read_driving(driving_path, crop, max_frames)
+        driving, fps = _read_driving(job, driving_path, crop, max_frames)
         source = driving[0]
     elif not source_path:
         raise UserInputError("choose a source image (or tick 'source = first driving frame')")
     else:
-        source, driving, fps = _read_inputs(source_path, driving_path, crop, max_frames)
+        source, driving, fps = _read_inputs(job, source_path, driving_path, crop, max_frames)
     preds = None
     la = None
     if model and model != NO_MODEL:
         la = _model(model)
-        preds = animate_frames(la.model, source, driving)
+        preds = animate_frames(la.model, source, driving, progress=job.progress, what=model)
     # a separate source image (another moment, maybe another person) makes the appearance score low by
     # construction: only pose and landmark changes count then
     th = FailureThresholds(max_yaw=float(max_yaw), max_pose_diff=float(max_pose_diff),
                            min_appearance_corr=FailureThresholds.min_appearance_corr if reconstruction else None)
     rep = analyse_failures(source, driving, predictions=preds, fps=fps, thresholds=th,
                            ground_truth=driving if reconstruction and preds is not None else None,
-                           source_index=0 if reconstruction else None, video=Path(driving_path).stem)
+                           source_index=0 if reconstruction else None, video=Path(driving_path).stem,
+                           progress=job.progress)
     items = gallery_items(rep, source, driving, predictions=preds, max_items=24, per_reason=6)
     out = write_failures(rep, items, output_dir() / f"failures-{uuid.uuid4().hex[:8]}")
     from lab.reports import read_gallery
@@ -302,7 +401,7 @@ def failures(source_path: str | None, driving_path: str | None, model: str, reco
               + f". Landmarks: {rep.backend}.")
     if la is not None and la.weights.startswith("random"):
         status += f"\n\n**{model} is randomly initialised** (its output is not meaningful): {la.note}"
-    return gallery, rows, status, str(out / "failures.csv")
+    return gallery, rows, job.status(status), str(out / "failures.csv")
 
 
 def _round(v):
@@ -320,34 +419,38 @@ def default_batch_data() -> str:
 
 
 def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_frames: int,
-          metrics: list[str] | None):
+          metrics: list[str] | None, progress=None):
     """Evaluate + failure flags + report on a folder of clips (:func:`lab.batch.run_batch`).
 
     Returns:
-        (Table 2 rows, per-clip rows, per-clip L1 figure, gallery, report.html path, status markdown)
+        (Table 2 rows, per-clip rows, per-clip L1 figure, gallery, report.html path, status markdown); the
+        tables' metric cells are text (:func:`lab.reports.metric_cell`): a number, or why there is none
+        (``skipped: no face in 6 of 6 predictions``), or ``∞ (exact copy in ...)``, as in the HTML report.
     """
     from datasets.errors import DataError
     from lab.batch import batch_videos, run_batch
-    from lab.reports import fig_per_clip, load_runs, per_clip_table, read_gallery, table2_table
+    from lab.reports import display_table, fig_per_clip, load_runs, per_clip_table, read_gallery, table2_table
 
     if not models:
         raise UserInputError("tick at least one model")
     if not metrics:
         raise UserInputError("tick at least one metric")
     data = (data or "").strip() or default_batch_data()
+    job = _Job(progress=progress)
     run_dir = output_dir() / f"batch-{uuid.uuid4().hex[:8]}"
     try:
         res = run_batch(models, batch_videos(data, split, int(max_videos), int(max_frames)), run_dir,
-                        metrics=metrics, png=False, progress=False,
+                        metrics=metrics, png=False, progress=job.progress or False,
+                        total_videos=1 if data == "demo" else None,
                         data_description={"data": data, "split": split, "max_videos": int(max_videos),
                                           "max_frames": int(max_frames)})
     except (DataError, FileNotFoundError) as e:
-        raise UserInputError(str(e)) from e
+        raise job.error(e) from e
     run = load_runs([run_dir])
-    t2 = table2_table(run)
-    t2 = t2[[c for c in ("model", "weights", "videos", "frames", *metrics) if c in t2]].round(4)
-    clips = per_clip_table(run)
-    clips = clips[[c for c in ("model", "video", "frames", *metrics) if c in clips]].round(4)
+    t2 = display_table(table2_table(run), metrics)
+    t2 = t2[[c for c in ("model", "weights", "videos", "frames", *metrics) if c in t2]]
+    clips = display_table(per_clip_table(run), metrics)
+    clips = clips[[c for c in ("model", "video", "frames", *metrics) if c in clips]]
     fig = fig_per_clip(run, metrics[0])
     gallery = []
     for d in res.failure_dirs:
@@ -358,7 +461,7 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
 
 
 def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: list[str] | None, crop: bool,
-                    max_frames: int):
+                    max_frames: int, progress=None):
     """Rate–distortion of animators as codecs against x264/x265 on one clip (:func:`lab.ratedistortion.rd_over_videos`).
 
     Returns:
@@ -371,14 +474,15 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
         raise UserInputError("tick at least one model")
     if not codecs:
         raise UserInputError("tick at least one codec")
-    frames, fps = _read_driving(clip_path, crop, max_frames)
+    job = _Job(clip_path, progress=progress)
+    frames, fps = _read_driving(job, clip_path, crop, max_frames, limit="Max frames")
     if len(frames) < 2:
         raise UserInputError("rate-distortion needs a clip of at least 2 frames")
     for m in models:
         _model(m)  # load once, reported errors before the encodes start
     run_dir = output_dir() / f"rd-{uuid.uuid4().hex[:8]}"
     res = rd_over_videos(models, [(Path(clip_path).stem, frames)], out_dir=run_dir, codecs=codecs, fps=fps,
-                         progress=False)
+                         progress=job.progress or False)
     run = load_runs([run_dir])
     points = rd_summary_table(run)
     cols = [c for c in ("curve", "level", "kbps", "ref_kbps", "motion_kbps", "psnr", "ssim") if c in points]
@@ -388,10 +492,11 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
     weights = {m: _model(m).weights for m in models}
     status = (f"{len(frames)} frames at {fps:g} fps; kbps = bits / 1000 / (frames / fps); models: "
               + ", ".join(f"{m} ({w})" for m, w in weights.items()) + f". Run folder `{run_dir}`.")
-    return fig_rd(run), points, bd, status
+    return fig_rd(run), points, bd, job.status(status)
 
 
-def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: int, max_frames: int):
+def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: int, max_frames: int,
+                   progress=None):
     """Cross-identity evaluation of the shared set's ``cross_identity`` pairs (:mod:`lab.evaluate_cross`).
 
     Returns:
@@ -409,6 +514,14 @@ def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: i
         raise UserInputError(f"cross-identity needs the shared data set's pairs.csv; {data} has none")
     run_dir = output_dir() / f"cross-{uuid.uuid4().hex[:8]}"
     pairs = itertools.islice(iter_cross_pairs(data, split, max_frames=int(max_frames)), int(max_pairs))
+    job = _Job(progress=progress)
+    if job.progress is not None:
+        def counted(items):
+            for k, (name, source, driving) in enumerate(items):
+                job.progress(f"{name}: {', '.join(models)}", k, int(max_pairs), "pair")
+                yield name, source, driving
+
+        pairs = counted(pairs)
     try:
         evaluate_cross_identity(models, pairs, out_dir=run_dir, progress=False)
     except ValueError as e:

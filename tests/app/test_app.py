@@ -62,8 +62,10 @@ def test_api_bad_upload_is_a_clear_error(app_url, tmp_path):
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not really a video" * 20)
     src, drv = demo_files()
     client = Client(app_url, verbose=False)
-    with pytest.raises(Exception, match=r"broken\.mp4"):
+    with pytest.raises(Exception, match=r"broken\.mp4") as e:
         client.predict(handle_file(src), handle_file(str(bad)), ["static"], MODES[0], True, 5, api_name="/animate")
+    # the upload's own name, not the path the app stored it under (<tmp>/gradio/<hash>/broken.mp4)
+    assert str(e.value).lstrip("'\"").startswith("broken.mp4 is not a readable video") and "gradio" not in str(e.value)
     # the app is still up and answering
     _, table, _ = client.predict(handle_file(demo_files()[0]), handle_file(drv), ["static"], MODES[0],
                                  True, 3, api_name="/animate")
@@ -86,6 +88,31 @@ def test_browser_click_animate_shows_video_and_table(app_url):
         expect(table).to_contain_text("none needed", timeout=120_000)
         expect(page.locator("#result-video video")).to_have_count(1, timeout=30_000)
         expect(page.locator("#status")).to_contain_text("8 frames")
+        browser.close()
+
+
+def test_browser_bad_upload_gives_one_toast_naming_the_file(app_url, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (CI installs it with apt-get)")
+    from playwright.sync_api import expect, sync_playwright
+
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not really a video" * 20)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(app_url)
+        page.get_by_role("button", name="Clear").first.click()  # the driving demo clip
+        page.locator("input[type=file]").nth(1).set_input_files(str(bad))
+        # the browser cannot preview it: a note in the preview, not an error toast of its own
+        expect(page.get_by_text("The browser cannot preview this file")).to_be_visible(timeout=30_000)
+        page.get_by_label("ultralight").uncheck()
+        page.get_by_role("button", name="Animate").click()
+        messages = page.locator(".toast-message-text")
+        expect(messages.first).to_contain_text("broken.mp4 is not a readable video", timeout=60_000)
+        page.wait_for_timeout(1000)  # a second toast would arrive with the first
+        texts = messages.all_inner_texts()
+        assert len(texts) == 1 and "gradio" not in texts[0] and "Video not playable" not in texts[0], texts
         browser.close()
 
 
