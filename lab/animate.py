@@ -14,12 +14,14 @@ import numpy as np
 import torch
 
 from lab.animator import Animator
-from lab.registry import create_animator, load_weights
+from lab.checkpoint import CheckpointError, first_line
+from lab.registry import RANDOM_INIT_SEED, create_animator, load_weights, resolve_checkpoint
 
 __all__ = [
     "to_tensor",
     "to_uint8",
     "LoadedAnimator",
+    "ModelUnavailable",
     "load_animator",
     "animate_frames",
     "AnimationResult",
@@ -46,38 +48,92 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return frames.detach().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
+class ModelUnavailable(CheckpointError, ValueError):
+    """A model whose weights file was found but cannot be used (not a checkpoint, holds code, wrong keys).
+
+    The first line of the message is ``"<model> unavailable: <file>: <reason>; ..."``; the loader's full
+    message follows on the next line.
+    """
+
+
 @dataclass
 class LoadedAnimator:
-    """An animator and what its weights are: ``weights`` is ``"trained: <file>"``, ``"random init"`` or
-    ``"none needed"``; ``note`` says why weights are missing (where to put the file)."""
+    """An animator and what its weights are.
+
+    ``weights`` is ``"trained: <file>"``, ``"random init"``, ``"none needed"`` or ``"unavailable: <file>:
+    <reason>"`` (a weights file was found but refused: see :meth:`require`); ``note`` says why weights are
+    missing (where to put the file) or, for an unavailable model, the loader's full message. ``path`` is the
+    weights file (trained or refused), ``seed`` the seed the networks were built from.
+    """
 
     model: Animator
     weights: str
     note: str = ""
+    path: str = ""
+    seed: int | None = None
 
     @property
     def trained(self) -> bool:
         return not self.model.needs_weights or self.weights.startswith("trained")
 
+    @property
+    def available(self) -> bool:
+        """False when a weights file was found but refused; the model must not be run then."""
+        return not self.weights.startswith("unavailable")
 
-def load_animator(name: str, checkpoint: str | None = "default") -> LoadedAnimator:
+    @property
+    def weights_id(self) -> str:
+        """The identity of the weights, recorded in every evaluation row: ``sha256:<16 hex digits>`` of the
+        file, ``random-init seed N``, ``none needed`` or ``unavailable``."""
+        if not self.available:
+            return "unavailable"
+        if not self.model.needs_weights:
+            return "none needed"
+        if self.weights.startswith("trained") and self.path:
+            from metrics.provenance import weight_entry
+
+            return "sha256:" + weight_entry(self.path)["sha256"][:16]
+        return f"random-init seed {self.seed}" if self.seed is not None else "random init (unseeded)"
+
+    def require(self) -> LoadedAnimator:
+        """``self`` when the model can be run; raises :class:`ModelUnavailable` (one line, then details)."""
+        if not self.available:
+            raise ModelUnavailable(f"{self.model.name} {self.weights}; replace or remove {self.path}\n{self.note}")
+        return self
+
+
+def load_animator(name: str, checkpoint: str | None = "default", allow_unavailable: bool = False) -> LoadedAnimator:
     """Build ``name`` with its weights when they can be found, else randomly initialised (and say so).
+
+    The networks are always built from :data:`lab.registry.RANDOM_INIT_SEED` (the caller's global RNG is left
+    alone), so a model without weights is the same network in every run.
 
     Args:
         name: a registered animator.
         checkpoint: a path, ``"default"`` (the model's own file: shipped, ``$FACELAB_WEIGHTS`` or
             ``$TORCH_HOME/hub/checkpoints``), or None for random weights.
+        allow_unavailable: a weights file that is found but refused (not a checkpoint, holds code, wrong keys)
+            gives a :class:`LoadedAnimator` labelled ``unavailable: ...`` (listings: the app's Models table,
+            ``facelab models``) instead of raising :class:`ModelUnavailable` (everything that runs the model).
     """
-    model = create_animator(name)
+    model = create_animator(name, seed=RANDOM_INIT_SEED)
     if not model.needs_weights:
-        return LoadedAnimator(model, "none needed")
+        return LoadedAnimator(model, "none needed", seed=RANDOM_INIT_SEED)
     if checkpoint is None:
-        return LoadedAnimator(model, "random init")
+        return LoadedAnimator(model, "random init", seed=RANDOM_INIT_SEED)
     try:
-        meta = load_weights(model, checkpoint)
+        path = resolve_checkpoint(model, checkpoint)
     except FileNotFoundError as e:
-        return LoadedAnimator(model, "random init", note=str(e))
-    return LoadedAnimator(model.eval(), f"trained: {meta['path']}")
+        return LoadedAnimator(model, "random init", note=str(e), seed=RANDOM_INIT_SEED)
+    try:
+        meta = load_weights(model, path)
+    except Exception as e:  # noqa: BLE001 - whatever a hostile file triggers, this one model is unavailable
+        reason = (e.reason if isinstance(e, CheckpointError)
+                  else f"cannot be loaded ({type(e).__name__}: {first_line(e)})")
+        la = LoadedAnimator(model, f"unavailable: {path.name}: {reason}", note=first_line(e), path=str(path),
+                            seed=RANDOM_INIT_SEED)
+        return la if allow_unavailable else la.require()
+    return LoadedAnimator(model.eval(), f"trained: {meta['path']}", path=str(meta["path"]), seed=RANDOM_INIT_SEED)
 
 
 @torch.no_grad()

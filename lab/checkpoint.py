@@ -2,6 +2,9 @@
 
 * Every ``torch.load`` here runs with ``weights_only=True`` and ``map_location="cpu"``; a checkpoint that
   needs arbitrary pickled objects (a callable, a class instance) is refused with a message saying why.
+* Every refusal is a :class:`CheckpointError` whose ``reason`` says in one line of plain text what the file
+  is: not a checkpoint (a text file, an empty file, not a zip or pickle), a checkpoint that holds code
+  (the pickled globals weights_only refused, read without running them), or one with the wrong keys.
 * Our own shipped weights are ``.safetensors`` (fp16) with JSON metadata.
 * ``module.`` prefixes (DataParallel/DDP) are stripped once, in :func:`clean_state_dict`.
 * Strict key checks list the missing/unexpected keys and shape mismatches.
@@ -13,6 +16,8 @@ import hashlib
 import json
 import os
 import pickle
+import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,11 +32,26 @@ __all__ = [
     "load_animator_weights",
     "save_inference_weights",
     "file_sha256",
+    "describe_non_checkpoint",
+    "wrong_keys_reason",
+    "first_line",
 ]
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be used, with a message that says what to do."""
+    """A checkpoint file that cannot be used, with a message that says what to do.
+
+    Attributes:
+        reason: one line of plain text saying what is wrong with the file, without its path:
+            ``not a checkpoint (a text file starting 'hello')``,
+            ``holds code (pickled objects/classes: posix.system; refused by weights_only)``,
+            ``wrong keys for fomm kp_detector (missing: a, b; unexpected: c)``, ... (the message's first line
+            when the raiser gave none).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or first_line(message)
 
 
 # Plain-data globals that old checkpoints pickle (numpy arrays/scalars in optimizer states or metadata).
@@ -82,24 +102,147 @@ def safe_load(path: str | os.PathLike) -> dict:
                 out: dict = {k: f.get_tensor(k) for k in f.keys()}
                 out["__metadata__"] = dict(f.metadata() or {})
         except Exception as e:  # safetensors raises its own error types
-            raise CheckpointError(f"cannot read safetensors file {p}: {e}") from e
+            what = _describe_text(_head(p))
+            if what is not None:
+                raise CheckpointError(f"cannot read safetensors file {p}: not a checkpoint: {what}",
+                                      reason=f"not a checkpoint ({what})") from e
+            raise CheckpointError(f"cannot read safetensors file {p}: {first_line(e)}",
+                                  reason=f"unreadable (damaged safetensors file: {first_line(e)})") from e
         return out
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(str(p), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refused to load {p}: it needs pickled objects beyond tensors and plain data ({_first_line(e)}). "
-            "facelab loads checkpoints with weights_only=True only, because a pickle can run arbitrary code. "
-            "If you trust the file, re-save just its state_dicts from a trusted Python session."
-        ) from e
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"cannot read checkpoint {p} (truncated or not a torch file?): {_first_line(e)}") from e
+    except Exception as e:  # noqa: BLE001 - torch's unpickler raises KeyError, ValueError, ... on non-torch bytes
+        raise _load_error(p, e) from e
 
 
-def _first_line(e: BaseException) -> str:
-    s = str(e).strip().splitlines()
-    return s[0] if s else type(e).__name__
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Globals every torch checkpoint pickles (tensor rebuilding, storages, plain containers): not "code".
+_DATA_GLOBAL = re.compile(
+    r"^(torch\._utils\._rebuild_\w+|torch\.\w*Storage|torch\.storage\.\w+|torch\.(float|bfloat|half|double|"
+    r"int|long|short|uint|bool|complex|cfloat|cdouble)\w*|torch\.(Size|device|dtype)|collections\.(OrderedDict|"
+    r"defaultdict)|torch\._tensor\._rebuild_\w+|_codecs\.encode|builtins\.(set|frozenset|bytearray|slice|complex)|"
+    r"numpy\..*(_reconstruct|scalar|ndarray|dtype|Float\w*DType|Int\w*DType|BoolDType|UInt\w*DType))$"
+)
+
+
+def _head(p: Path, n: int = 512) -> bytes:
+    with open(p, "rb") as f:
+        return f.read(n)
+
+
+def _is_zip_or_pickle(head: bytes) -> bool:
+    """torch's zip format (``PK``) or a binary pickle (protocol 2+: legacy torch files start that way)."""
+    return head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def describe_non_checkpoint(path: str | os.PathLike) -> str | None:
+    """What a file is when it cannot be a torch checkpoint (neither a zip nor a binary pickle), else None:
+    ``"a text file starting 'hello'"``, ``"an empty file"``, ``"a Git LFS pointer, ..."``, ``"not a zip or pickle
+    file ..."``."""
+    head = _head(Path(path))
+    if _is_zip_or_pickle(head):
+        return None
+    return _describe_text(head) or "binary data that is neither a zip nor a pickle, starting " + head[:8].hex(" ")
+
+
+def _describe_text(head: bytes) -> str | None:
+    """``head`` described when it is empty or text (a note, an HTML error page, a Git LFS pointer), else None."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the weights: fetch them with git lfs pull"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:  # a multi-byte character cut at the end of the head is still text
+        text = head[: e.start].decode("utf-8") if e.start > len(head) - 4 else None
+    if text is None or not all(c.isprintable() or c in "\n\r\t" for c in text):
+        return None
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    first = first if len(first) <= 40 else first[:37] + "..."
+    if text.lstrip().lower().startswith(("<!doctype html", "<html")):
+        return f"an HTML page starting {first!r}"
+    return f"a text file starting {first!r}" if first else "a text file of blank lines"
+
+
+def _pickle_globals(path: Path, limit: int = 6) -> list[str]:
+    """Globals (``module.name``) a checkpoint's pickles import, read with :mod:`pickletools` (nothing runs):
+    ``data.pkl`` of torch's zip format, or the pickles at the start of a legacy/raw pickle file."""
+    import io
+    import pickletools
+
+    blobs: list[bytes] = []
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                blobs = [z.read(n) for n in z.namelist() if n.endswith(".pkl")][:4]
+        else:
+            blobs = [path.read_bytes()[: 64 << 20]]
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []
+    found: list[str] = []
+    for blob in blobs:
+        f = io.BytesIO(blob)
+        for _ in range(8):  # a legacy torch file is several pickles in a row, then raw storage bytes
+            strings: list[str] = []
+            memo: dict[int, str] = {}
+            try:
+                for op, arg, _pos in pickletools.genops(f):
+                    name = op.name
+                    if name == "GLOBAL" and isinstance(arg, str):
+                        found.append(arg.replace(" ", "."))
+                    elif name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(f"{strings[-2]}.{strings[-1]}")
+                    elif isinstance(arg, str) and ("UNICODE" in name or name.endswith("STRING")):
+                        strings.append(str(arg))
+                    elif name == "MEMOIZE" and strings:
+                        memo[len(memo)] = strings[-1]
+                    elif name in ("PUT", "BINPUT", "LONG_BINPUT") and strings:
+                        memo[int(arg)] = strings[-1]
+                    elif name in ("GET", "BINGET", "LONG_BINGET") and int(arg) in memo:
+                        strings.append(memo[int(arg)])
+            except Exception:  # noqa: BLE001 - the bytes after the pickles, or a damaged file
+                break
+            if f.tell() >= len(blob):
+                break
+    return [g for g in dict.fromkeys(found) if not _DATA_GLOBAL.match(g)][:limit]
+
+
+def _load_error(p: Path, e: Exception) -> CheckpointError:
+    """The :class:`CheckpointError` for a file ``torch.load(weights_only=True)`` could not read."""
+    what = describe_non_checkpoint(p)
+    if what is not None:
+        return CheckpointError(f"cannot read checkpoint {p}: not a checkpoint: {what}",
+                               reason=f"not a checkpoint ({what})")
+    if isinstance(e, pickle.UnpicklingError):
+        named = re.findall(r"GLOBAL ([\w.]+)", str(e))
+        code = list(dict.fromkeys(named)) or _pickle_globals(p)
+        if code:
+            shown = ", ".join(code[:4]) + (", ..." if len(code) > 4 else "")
+            return CheckpointError(
+                f"refused to load {p}: it holds code: pickled objects beyond tensors and plain data ({shown}). "
+                "facelab loads checkpoints with weights_only=True only, because a pickle can run arbitrary code. "
+                "If you trust the file, re-save just its state_dicts from a trusted Python session.",
+                reason=f"holds code (pickled objects/classes: {shown}; refused by weights_only)",
+            )
+        return CheckpointError(
+            f"refused to load {p}: a pickle that weights_only=True cannot read ({first_line(e)}); it is not a "
+            "torch.save file of tensors and plain data",
+            reason=f"not a torch checkpoint (a pickle weights_only cannot read: {first_line(e)})",
+        )
+    if "magic number" in str(e) and not zipfile.is_zipfile(p):
+        return CheckpointError(f"cannot read checkpoint {p}: a pickle that torch.save did not write ({first_line(e)})",
+                               reason="not a checkpoint (a plain pickle, not a torch.save file)")
+    return CheckpointError(f"cannot read checkpoint {p} (truncated or not a torch file?): {first_line(e)}",
+                           reason=f"unreadable (truncated or damaged torch file: {first_line(e)})")
+
+
+def first_line(e: BaseException | str) -> str:
+    """The first line of an error message, without terminal colour codes (torch puts some in its own)."""
+    s = _ANSI.sub("", str(e)).strip().splitlines()
+    if s:
+        return s[0].strip()
+    return type(e).__name__ if isinstance(e, BaseException) else ""
 
 
 def clean_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -133,6 +276,14 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], 
     """
     state_dict = clean_state_dict(state_dict)
     own = module.state_dict()
+    bad = [k for k, v in state_dict.items() if k in own and not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(
+            f"{what}: checkpoint entries that are not tensors: "
+            + ", ".join(f"{k} ({type(state_dict[k]).__name__})" for k in bad[:8]),
+            reason=f"wrong keys for {what.split(' (')[0]} (not tensors: {', '.join(map(str, bad[:3]))}"
+            + (f", ... ({len(bad)} in all)" if len(bad) > 3 else "") + ")",
+        )
     state_dict = _keep_derived_buffers(module, own, state_dict)
     missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state_dict if k not in own]
@@ -142,19 +293,33 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], 
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or mismatched:
-        parts = []
+        parts, brief = [], []
         for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", mismatched)):
             if keys:
                 shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
                 parts.append(f"{label}: {shown}")
+                brief.append(f"{label.replace(' keys', '')}: " + ", ".join(k.split(":")[0] for k in keys[:3])
+                             + (f", ... ({len(keys)} in all)" if len(keys) > 3 else ""))
         raise CheckpointError(
             f"{what}: checkpoint does not match the model ({'; '.join(parts)}). "
-            "Check that the config matches the one the checkpoint was trained with."
+            "Check that the config matches the one the checkpoint was trained with.",
+            reason=f"wrong keys for {what.split(' (')[0]} ({'; '.join(brief)})",
         )
     full = dict(state_dict)
     for k, v in own.items():  # fill tolerated num_batches_tracked
         full.setdefault(k, v)
     module.load_state_dict(full, strict=True)
+
+
+def wrong_keys_reason(ckpt: object, expected: str) -> str:
+    """``wrong keys (holds a, b, c, ...; expected <expected>)``: a :attr:`CheckpointError.reason` for a file
+    that loads but has another layout."""
+    if isinstance(ckpt, Mapping):
+        keys = [str(k) for k in ckpt if k != "__metadata__"]
+        held = ", ".join(keys[:4]) + (f", ... ({len(keys)} keys)" if len(keys) > 4 else "") if keys else "no keys"
+    else:
+        held = f"a {type(ckpt).__name__}, not a dict"
+    return f"wrong keys (holds {held}; expected {expected})"
 
 
 def load_animator_weights(model: nn.Module, path: str | os.PathLike) -> dict:
@@ -174,10 +339,12 @@ def load_animator_weights(model: nn.Module, path: str | os.PathLike) -> dict:
         meta = {k: v for k, v in ckpt.items() if k in ("step", "config", "meta")}
     else:
         raise CheckpointError(
-            f"{path}: not a facelab checkpoint (expected a .safetensors file or a dict with a 'model' state_dict)"
+            f"{path}: not a facelab checkpoint (expected a .safetensors file or a dict with a 'model' state_dict)",
+            reason=wrong_keys_reason(ckpt, "a 'model' state_dict"),
         )
     own = model.state_dict()
-    state = {k: v.to(own[k].dtype) if k in own and v.is_floating_point() else v for k, v in state.items()}
+    state = {k: v.to(own[k].dtype) if k in own and isinstance(v, Tensor) and v.is_floating_point() else v
+             for k, v in state.items()}
     load_state_dict_strict(model, state, what=f"{getattr(model, 'name', 'model')} ({path})")
     return meta
 

@@ -6,7 +6,9 @@ frame t itself, on decoded frames (never re-encoded). L1/AKD/AED are pooled over
 (FOMM's and pose-evaluation's convention); per-video means are reported too.
 
 The run folder holds ``per_frame.csv`` (one row per model, video and frame: the resumable state — a
-(model, video) already complete there is not recomputed), ``summary.csv``, ``per_video.csv``,
+(model, video) already complete there is not recomputed; each row's ``weights_id`` says which weights made it:
+``sha256:<16 hex>`` of the file, ``random-init seed 0`` or ``none needed``, and a rerun with other weights for
+a model already there is refused rather than mixed), ``summary.csv``, ``per_video.csv``,
 ``table2.md`` (the paper's format) and ``provenance.json`` (metric backends and weight hashes, model
 weights, data, facelab version). Videos are decoded one at a time; ground-truth landmarks/embeddings are
 computed once per video and shared by all models (the dlib backend's cache).
@@ -24,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["reconstruct", "iter_eval_videos", "evaluate_reconstruction", "EvalResult", "table2_markdown",
-           "done_counts", "append_rows"]
+           "done_counts", "append_rows", "check_resume_weights", "WEIGHTS_ID"]
 
 PER_FRAME = "per_frame.csv"
+WEIGHTS_ID = "weights_id"  # per-frame column: the identity of the weights that made the row
 TABLE2_METRICS = ("l1", "akd", "aed")
 
 
@@ -64,6 +67,36 @@ def done_counts(csv: Path | None, key: str = "video") -> dict[tuple[str, str], i
 
     df = pd.read_csv(csv, usecols=["model", key])
     return {(str(m), str(v)): int(n) for (m, v), n in df.groupby(["model", key]).size().items()}
+
+
+def check_resume_weights(csv: Path | None, loaded: dict) -> None:
+    """Refuse to resume a run whose rows for a model were made with other weights than this run's.
+
+    Args:
+        csv: the run's resumable per-frame CSV (nothing to check when absent).
+        loaded: model → :class:`lab.animate.LoadedAnimator` of this run.
+
+    Raises:
+        ValueError: a model already in ``csv`` with another ``weights_id`` (or with none: rows written before
+            facelab recorded it), naming both and what to do.
+    """
+    if csv is None or not csv.is_file():
+        return
+    import pandas as pd
+
+    df = pd.read_csv(csv, usecols=lambda c: c in ("model", WEIGHTS_ID), dtype=str)
+    for m, la in loaded.items():
+        rows = df[df.model == m]
+        if rows.empty:
+            continue
+        now = la.weights_id
+        before = sorted(set(rows[WEIGHTS_ID].fillna("unrecorded"))) if WEIGHTS_ID in rows else ["unrecorded"]
+        if before != [now]:
+            raise ValueError(
+                f"cannot resume {csv.parent}: its {m} rows were made with weights {' and '.join(before)}, this "
+                f"run's {m} weights are {now} ({la.weights}); rows of different weights are never mixed: write to "
+                f"another --out, or delete {csv} to start over"
+            )
 
 
 def append_rows(csv: Path, df, model: str, name: str, key: str = "video", replace: bool = False) -> None:
@@ -120,6 +153,7 @@ def evaluate_reconstruction(
     done = done_counts(out / PER_FRAME if out is not None else None)
     checkpoints = checkpoints or {}
     loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
+    check_resume_weights(out / PER_FRAME if out is not None else None, loaded)
     # one dlib backend with a cache large enough that a video's ground truth is analysed once for all models
     lm = DlibBackend(cache_size=8192) if backend == "dlib" else backend
     idb = lm if aed_backend == "dlib" and backend == "dlib" else aed_backend
@@ -145,6 +179,7 @@ def evaluate_reconstruction(
             df = pd.DataFrame(rep.frames)
             df.insert(0, "model", m)
             df["video"] = name
+            df[WEIGHTS_ID] = loaded[m].weights_id
             if out is not None:
                 append_rows(out / PER_FRAME, df, m, name, replace=bool(done.get((m, name))))
             else:
@@ -155,7 +190,7 @@ def evaluate_reconstruction(
     result = _summarise(all_rows, models, metrics, {m: loaded[m].weights for m in models})
     result.provenance = {
         "metrics": prov,
-        "models": {m: {"weights": loaded[m].weights, "note": loaded[m].note,
+        "models": {m: {"weights": loaded[m].weights, "weights_id": loaded[m].weights_id, "note": loaded[m].note,
                        "checkpoint_meta": getattr(loaded[m].model, "checkpoint_meta", {})} for m in models},
         "protocol": "reconstruction: source = frame 0, absolute motion, every frame vs itself; pooled over frames",
         "data": data_description or {},

@@ -22,7 +22,8 @@ ratio of face sizes (``adapt_movement_scale``). Pairs come from the shared data'
 (``cross_identity`` rows of a split): an image source is used as is, a clip source gives its frame 0; both are
 face-cropped to the model's size (one box per clip).
 
-The run folder holds ``per_frame_cross.csv`` (resumable per (model, pair)), ``summary_cross.csv``,
+The run folder holds ``per_frame_cross.csv`` (resumable per (model, pair); each row's ``weights_id`` names the
+weights that made it, and a rerun with other weights is refused, as in :mod:`lab.evaluate`), ``summary_cross.csv``,
 ``table_cross.md`` and ``provenance_cross.json``.
 """
 
@@ -145,7 +146,7 @@ def evaluate_cross_identity(
     import pandas as pd
 
     from lab.animate import animate_frames, load_animator
-    from lab.evaluate import append_rows, done_counts
+    from lab.evaluate import WEIGHTS_ID, append_rows, check_resume_weights, done_counts
     from metrics.backends.dlib_backend import DlibBackend
 
     out = Path(out_dir) if out_dir is not None else None
@@ -154,6 +155,7 @@ def evaluate_cross_identity(
     done = done_counts(out / PER_FRAME if out is not None else None, key="pair")
     checkpoints = checkpoints or {}
     loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
+    check_resume_weights(out / PER_FRAME if out is not None else None, loaded)
     be = DlibBackend(cache_size=4096) if backend == "dlib" else backend
     rows: list[pd.DataFrame] = []
     it = pairs
@@ -169,6 +171,7 @@ def evaluate_cross_identity(
             df = pd.DataFrame(cross_identity_metrics(preds, source, driving, backend=be))
             df.insert(0, "model", m)
             df.insert(1, "pair", name)
+            df[WEIGHTS_ID] = loaded[m].weights_id
             if out is not None:
                 append_rows(out / PER_FRAME, df, m, name, key="pair", replace=bool(done.get((m, name))))
             else:
@@ -194,7 +197,8 @@ def evaluate_cross_identity(
         prov = {"protocol": "cross-identity reenactment: relative motion (FOMM animate mode), per-frame identity "
                             "distance to source/driving, pose and mouth error vs driving; pooled over frames",
                 "backend": be.provenance() if hasattr(be, "provenance") else str(be),
-                "models": {m: {"weights": loaded[m].weights, "note": loaded[m].note} for m in models}}
+                "models": {m: {"weights": loaded[m].weights, "weights_id": loaded[m].weights_id,
+                               "note": loaded[m].note} for m in models}}
         (out / "provenance_cross.json").write_text(json.dumps(prov, indent=2, default=str))
     return summary
 

@@ -32,7 +32,12 @@ __all__ = [
     "resolve_checkpoint",
     "load_weights",
     "weights_dirs",
+    "RANDOM_INIT_SEED",
 ]
+
+#: the seed :func:`lab.animate.load_animator` builds every model from, so that a model without weights is the
+#: same random network in every run (its rows are labelled ``random-init seed 0``)
+RANDOM_INIT_SEED = 0
 
 # Modules whose import registers the built-in animators (imported on first registry query).
 _BUILTIN_MODULES = (
@@ -109,13 +114,12 @@ def animator_entrypoint(name: str) -> Callable[..., Animator]:
 
 
 def weights_dirs() -> list[Path]:
-    """Folders searched for checkpoint files named by an animator, in order.
+    """Folders searched for checkpoint files named by an animator, in order: ``$FACELAB_WEIGHTS`` (default
+    ``~/.cache/facelab/weights``), then ``$TORCH_HOME/hub/checkpoints`` — the one search order of every weight
+    file, :func:`metrics.weights.weights_dirs`."""
+    from metrics.weights import weights_dirs as _dirs
 
-    ``$FACELAB_WEIGHTS`` (default ``~/.cache/facelab/weights``), then ``$TORCH_HOME/hub/checkpoints``.
-    """
-    fw = os.environ.get("FACELAB_WEIGHTS") or str(Path.home() / ".cache" / "facelab" / "weights")
-    th = os.environ.get("TORCH_HOME") or str(Path.home() / ".cache" / "torch")
-    return [Path(fw), Path(th) / "hub" / "checkpoints"]
+    return _dirs()
 
 
 def resolve_checkpoint(model: Animator, checkpoint: str | os.PathLike) -> Path:
@@ -144,13 +148,17 @@ def resolve_checkpoint(model: Animator, checkpoint: str | os.PathLike) -> Path:
     )
 
 
-def create_animator(name: str, checkpoint: str | os.PathLike | None = None, **overrides) -> Animator:
+def create_animator(name: str, checkpoint: str | os.PathLike | None = None, seed: int | None = None,
+                    **overrides) -> Animator:
     """Build a registered animator, optionally loading weights, in eval mode on the CPU.
 
     Args:
         name: a name from :func:`list_animators`.
         checkpoint: path of a checkpoint (this lab's format or the model's official one), ``"default"``
             for the animator's own weights file, or None for fresh initialisation.
+        seed: build the networks from this seed (the same initial weights on every call) in a forked CPU RNG,
+            so the caller's global torch RNG state is left as it was; None draws from the global RNG (as
+            ``nn.Module`` constructors do).
         **overrides: keyword arguments passed to the entry point (config overrides).
 
     Returns:
@@ -159,7 +167,15 @@ def create_animator(name: str, checkpoint: str | os.PathLike | None = None, **ov
     >>> create_animator("static").decoder_params
     0
     """
-    model = animator_entrypoint(name)(**overrides)
+    entry = animator_entrypoint(name)
+    if seed is None:
+        model = entry(**overrides)
+    else:
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # restores the CPU RNG on exit; built on the CPU, CUDA untouched
+            torch.manual_seed(int(seed))
+            model = entry(**overrides)
     model.checkpoint_meta = {}
     if checkpoint is not None:
         load_weights(model, checkpoint)

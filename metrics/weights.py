@@ -4,13 +4,15 @@ No weights are ever downloaded: every loader here checks that its file exists *b
 chance to fetch it, and a missing file raises :class:`FileNotFoundError` naming the file and the folder to
 put it in (the CLI prints that one line).
 
-Folders, in the order searched:
+One search order for every weight file facelab opens itself (animators' checkpoints through
+:func:`lab.registry.resolve_checkpoint`, LPIPS' AlexNet, the OpenFace port), given by :func:`weights_dirs`:
 
-* ``$TORCH_HOME/hub/checkpoints`` (default ``~/.cache/torch/hub/checkpoints``): where torchvision and
-  face-alignment look. face-alignment's files (``2DFAN4-11f355bf06.pth.tar``, ``s3fd-619a316812.pth``) must be
-  here, because face-alignment itself opens the FAN file from this folder.
-* ``$FACELAB_WEIGHTS`` (default ``~/.cache/facelab/weights``): facelab's own folder, also searched for the
-  files facelab opens itself (``alexnet-owt-7be5be79.pth``, ``openface.pth``).
+1. ``$FACELAB_WEIGHTS`` (default ``~/.cache/facelab/weights``): facelab's own folder;
+2. ``$TORCH_HOME/hub/checkpoints`` (as :func:`torch.hub.get_dir` resolves it: ``$TORCH_HOME``, else
+   ``$XDG_CACHE_HOME/torch``, else ``~/.cache/torch``): where torchvision and face-alignment look.
+
+The one exception: face-alignment's files (``2DFAN4-11f355bf06.pth.tar``, ``s3fd-619a316812.pth``) must be in
+the hub folder, because face-alignment itself opens the FAN file from there.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["hub_checkpoints_dir", "facelab_weights_dir", "find_weight_file"]
+__all__ = ["hub_checkpoints_dir", "facelab_weights_dir", "weights_dirs", "find_weight_file"]
 
 
 def hub_checkpoints_dir() -> Path:
@@ -34,6 +36,12 @@ def facelab_weights_dir() -> Path:
     return Path(os.environ.get("FACELAB_WEIGHTS") or (Path.home() / ".cache" / "facelab" / "weights"))
 
 
+def weights_dirs() -> list[Path]:
+    """The folders searched for weight files, in order: ``$FACELAB_WEIGHTS``, then ``$TORCH_HOME/hub/checkpoints``
+    (read from the environment at each call)."""
+    return [facelab_weights_dir(), hub_checkpoints_dir()]
+
+
 def find_weight_file(
     file_name: str,
     what: str,
@@ -46,7 +54,7 @@ def find_weight_file(
     Args:
         file_name: the file's expected name (the name the upstream code downloads it under).
         what: what the file is, for the message (``"face-alignment weights"``).
-        dirs: folders to search, in order (default: the torch hub folder, then ``$FACELAB_WEIGHTS``).
+        dirs: folders to search, in order (default: :func:`weights_dirs`).
         explicit: a path given by the caller; when set, it is the only place looked at.
         alternative: what the user can do instead, appended to the message (``"or use --backend dlib"``).
 
@@ -61,7 +69,7 @@ def find_weight_file(
             return p
         raise FileNotFoundError(f"{what} {p.name} not found at {p}: check the path{tail}")
     if dirs is None:
-        dirs = [hub_checkpoints_dir(), facelab_weights_dir()]
+        dirs = weights_dirs()
     for d in dirs:
         p = Path(d) / file_name
         if p.is_file():

@@ -35,7 +35,13 @@ from baselines.fomm.generator import OcclusionAwareGenerator
 from baselines.fomm.keypoint_detector import KPDetector
 from baselines.fomm.motion import normalize_kp
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
-from lab.checkpoint import CheckpointError, load_animator_weights, load_state_dict_strict, safe_load
+from lab.checkpoint import (
+    CheckpointError,
+    load_animator_weights,
+    load_state_dict_strict,
+    safe_load,
+    wrong_keys_reason,
+)
 from lab.config import deep_merge
 from lab.objective import Objective
 from lab.registry import register_animator
@@ -214,7 +220,8 @@ class FOMMAnimator(Animator):
             keys = ", ".join(map(str, ckpt)) if isinstance(ckpt, Mapping) else type(ckpt).__name__
             raise CheckpointError(
                 f"{p}: neither an official FOMM checkpoint (generator, kp_detector, ...) nor a facelab one "
-                f"(a 'model' state_dict or .safetensors); it holds: {keys}"
+                f"(a 'model' state_dict or .safetensors); it holds: {keys}",
+                reason=wrong_keys_reason(ckpt, "generator, kp_detector (official) or 'model' (facelab)"),
             )
         load_state_dict_strict(self.kp_detector, ckpt["kp_detector"], what=f"fomm kp_detector ({p.name})")
         load_state_dict_strict(self.generator, ckpt["generator"], what=f"fomm generator ({p.name})")

@@ -30,7 +30,13 @@ from baselines.monkey_net.discriminator import Discriminator
 from baselines.monkey_net.generator import MotionTransferGenerator
 from baselines.monkey_net.keypoint_detector import KPDetector
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
-from lab.checkpoint import CheckpointError, load_animator_weights, load_state_dict_strict, safe_load
+from lab.checkpoint import (
+    CheckpointError,
+    load_animator_weights,
+    load_state_dict_strict,
+    safe_load,
+    wrong_keys_reason,
+)
 from lab.config import deep_merge
 from lab.registry import register_animator
 
@@ -294,7 +300,8 @@ class MonkeyNetAnimator(Animator):
             return load_animator_weights(self, path)
         ckpt = safe_load(path)
         if not isinstance(ckpt, Mapping):
-            raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}")
+            raise CheckpointError(f"{path}: expected a dict, got {type(ckpt).__name__}",
+                                  reason=wrong_keys_reason(ckpt, "a dict of state_dicts"))
         if "model" in ckpt and isinstance(ckpt["model"], Mapping):
             return load_animator_weights(self, path)
         missing = [k for k in ("generator", "kp_detector") if not isinstance(ckpt.get(k), Mapping)]
@@ -302,7 +309,8 @@ class MonkeyNetAnimator(Animator):
             raise CheckpointError(
                 f"{path}: not a Monkey-Net checkpoint: no {' or '.join(repr(k) for k in missing)} state_dict "
                 f"(found keys: {', '.join(map(str, list(ckpt)[:12]))}); expected the official layout "
-                f"{list(OFFICIAL_CHECKPOINT_KEYS)} or facelab's ('model' state_dict / .safetensors)"
+                f"{list(OFFICIAL_CHECKPOINT_KEYS)} or facelab's ('model' state_dict / .safetensors)",
+                reason=wrong_keys_reason(ckpt, "generator, kp_detector (official) or 'model' (facelab)"),
             )
         load_state_dict_strict(self.kp_detector, ckpt["kp_detector"], what=f"monkey_net kp_detector ({path})")
         load_state_dict_strict(self.generator, ckpt["generator"], what=f"monkey_net generator ({path})")

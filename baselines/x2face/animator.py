@@ -23,6 +23,7 @@ from lab.checkpoint import (
     load_animator_weights,
     load_state_dict_strict,
     safe_load,
+    wrong_keys_reason,
 )
 from lab.config import deep_merge
 from lab.registry import register_animator
@@ -192,7 +193,9 @@ class X2FaceAnimator(Animator):
                 if "not a facelab checkpoint" in str(e):
                     raise CheckpointError(
                         f"{path}: neither an official X2Face checkpoint (a dict with 'state_dict') nor a facelab "
-                        "checkpoint (.safetensors or a dict with 'model')"
+                        "checkpoint (.safetensors or a dict with 'model')",
+                        reason=wrong_keys_reason(safe_load(path) if Path(path).suffix != ".safetensors" else {},
+                                                 "'state_dict' (official) or 'model' (facelab)"),
                     ) from e
                 raise
         state, meta = official

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a generated video against its ground truth (L1, PSNR, SSIM, LPIPS, AKD, AED)",
         description="Score PRED against GT frame by frame. AKD/AED follow pose-evaluation only with "
         "--backend face-alignment / --aed-backend openface (weights placed by hand in "
-        "$TORCH_HOME/hub/checkpoints or $FACELAB_WEIGHTS); the offline dlib backend is labelled as "
+        "$FACELAB_WEIGHTS or $TORCH_HOME/hub/checkpoints); the offline dlib backend is labelled as "
         "not comparable with papers. Values are pooled over frames; skipped frames (no face) are counted. "
         "In --json output a skipped value is null and an infinite PSNR (identical frames) is \"inf\".",
     )
@@ -54,14 +54,14 @@ def _parse_metrics(spec: str | None) -> tuple[list[str], str | None]:
     """Metric names to run and a note for stderr (LPIPS left out of the default set when unavailable)."""
     if spec is None:
         from metrics.backends.lpips_alex import ALEXNET_FILE
-        from metrics.weights import facelab_weights_dir, hub_checkpoints_dir
+        from metrics.weights import weights_dirs
 
         names = list(ALL_METRICS)
-        dirs = (hub_checkpoints_dir(), facelab_weights_dir())
+        dirs = weights_dirs()
         if not any((d / ALEXNET_FILE).is_file() for d in dirs):
             names.remove("lpips")
-            return names, (f"note: lpips left out: {ALEXNET_FILE} not found in {dirs[0]} (put it there to score "
-                           "LPIPS, or ask for it with --metrics)")
+            return names, (f"note: lpips left out: {ALEXNET_FILE} not found in {' or '.join(map(str, dirs))} (put "
+                           "it there to score LPIPS, or ask for it with --metrics)")
         return names, None
     names = [m.strip().lower() for m in spec.split(",") if m.strip()]
     bad = [m for m in names if m not in ALL_METRICS]

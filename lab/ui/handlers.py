@@ -30,11 +30,16 @@ NO_MODEL = "(none: flag the inputs only)"
 _LOADED: dict[str, LoadedAnimator] = {}
 
 
-def _model(name: str) -> LoadedAnimator:
-    """The animator ``name`` with its default weights, loaded once per app process."""
-    la = _LOADED.get(name) or load_animator(name)
+def _model(name: str, usable: bool = True) -> LoadedAnimator:
+    """The animator ``name`` with its default weights, loaded once per app process.
+
+    A weights file that is found but refused (not a checkpoint, holds code, wrong keys) makes that model
+    ``unavailable: <reason>``: listed as such (``usable=False``: the Models table), refused with that one line
+    when it is to run (:class:`lab.animate.ModelUnavailable`, an error toast); the app and the other models stay.
+    """
+    la = _LOADED.get(name) or load_animator(name, allow_unavailable=True)
     _LOADED[name] = la
-    return la
+    return la.require() if usable else la
 
 
 class UserInputError(ValueError):
@@ -230,7 +235,7 @@ def models_table() -> list[list]:
 
     rows = []
     for name in list_animators():
-        la = _model(name)
+        la = _model(name, usable=False)
         m = la.model
         rows.append([name, m.encoder_params, m.decoder_params, m.info.motion_description, la.weights,
                      m.info.description])
@@ -250,7 +255,7 @@ def efficiency_rows(models: list[str] | None, latency: bool = False) -> list[lis
         raise UserInputError("tick at least one model")
     costs = []
     for name in models:
-        costs += animator_costs(_model(name).model, latency=bool(latency), min_run_time=0.5)
+        costs += animator_costs(_model(name, usable=False).model, latency=bool(latency), min_run_time=0.5)
     rows = []
     for r in efficiency_table(costs):
         ms, fast = r.get("latency_ms"), r.get("x_faster")
@@ -346,7 +351,7 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
 
 def default_conference_model(names: list[str]) -> str:
     """``ultralight`` when its trained weights are found, else ``static`` (an untrained model renders noise)."""
-    if "ultralight" in names and _model("ultralight").trained:
+    if "ultralight" in names and _model("ultralight", usable=False).trained:
         return "ultralight"
     return "static" if "static" in names else names[0]
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from metrics.backends.openface_net import OpenFaceNN4Small2
-from metrics.weights import facelab_weights_dir, find_weight_file, hub_checkpoints_dir
+from metrics.weights import find_weight_file, weights_dirs
 
 __all__ = ["OpenFaceBackend", "OPENFACE_FILE", "openface_preprocess", "load_openface"]
 
@@ -37,7 +37,7 @@ def _find_openface(weights: str | os.PathLike | None) -> Path:
     alt = "or use --aed-backend dlib"
     if weights is not None:
         return find_weight_file(OPENFACE_FILE, "OpenFace weights", explicit=weights, alternative=alt)
-    dirs = [facelab_weights_dir(), hub_checkpoints_dir()]
+    dirs = weights_dirs()
     for d in dirs:
         for name in (OPENFACE_FILE, *_OTHER_NAMES):
             if (d / name).is_file():

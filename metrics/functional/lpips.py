@@ -57,7 +57,7 @@ def lpips(preds: Frames, target: Frames, net: nn.Module | None = None, reduction
         preds: generated frames, ``(N, H, W, 3)`` uint8 or ``(N, 3, H, W)`` float in [0, 1].
         target: ground-truth frames, same layout and shape.
         net: an ``lpips.LPIPS`` module; default: AlexNet LPIPS from :func:`metrics.backends.lpips_alex.get_lpips_alex`
-            (needs ``alexnet-owt-7be5be79.pth`` in ``$TORCH_HOME/hub/checkpoints``).
+            (needs ``alexnet-owt-7be5be79.pth`` in ``$FACELAB_WEIGHTS`` or ``$TORCH_HOME/hub/checkpoints``).
         reduction: ``"mean"`` or ``"none"``.
         batch_size: frames per forward pass.
 

@@ -239,3 +239,85 @@ def test_api_cross_identity_pairs(app_url, data_root):
     assert Path(report).is_file()
     with pytest.raises(Exception, match="pairs.csv"):
         client.predict("demo", "test", ["static"], 2, 2, api_name="/cross_identity")
+
+
+# ------------------------------------------------------------------ bad or hostile weights files
+OFFICIAL_WEIGHTS = {"fomm": "vox-cpk.pth.tar", "x2face": "x2face_model.pth", "monkey_net": "monkey-net-vox.pth.tar"}
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+@pytest.fixture(scope="module", params=["text", "code"])
+def bad_weights_app(request, tmp_path_factory):
+    """The app launched with a text file, or a pickle carrying code, under each official weights name in
+    ``$FACELAB_WEIGHTS`` (and nothing in the torch hub folder)."""
+    import os
+
+    import torch
+
+    from lab.ui import handlers
+
+    kind = request.param
+    folder = tmp_path_factory.mktemp(f"weights-{kind}")
+    for name, fname in OFFICIAL_WEIGHTS.items():
+        if kind == "text":
+            (folder / fname).write_text(f"download the {name} weights and put them here\n")
+        else:
+            torch.save({"generator": _RunsCode(), "kp_detector": {}, "state_dict": {}}, folder / fname)
+    keys = ("FACELAB_WEIGHTS", "TORCH_HOME", "FACELAB_OUTPUTS")
+    saved_env = {k: os.environ.get(k) for k in keys}
+    os.environ.update(FACELAB_WEIGHTS=str(folder), TORCH_HOME=str(tmp_path_factory.mktemp("torch-home")),
+                      FACELAB_OUTPUTS=str(tmp_path_factory.mktemp("outputs")))
+    saved_loaded, handlers._LOADED = handlers._LOADED, {}  # models load afresh under these weight folders
+    import app
+
+    demo = app.build_demo()  # raised CheckpointError from the Models table before
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield kind, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        handlers._LOADED = saved_loaded
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_app_starts_and_serves_with_bad_weights_files(bad_weights_app):
+    import json
+    import re
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    from lab.ui.handlers import MODES, demo_files
+
+    kind, url = bad_weights_app
+    want = "not a checkpoint (a text file starting 'download the" if kind == "text" else "holds code (pickled"
+    with urllib.request.urlopen(url, timeout=60) as r:
+        assert r.status == 200
+    with urllib.request.urlopen(url + "config", timeout=60) as r:
+        config = json.dumps(json.load(r))
+    # the Models table, as served: each model with a bad file is "unavailable: <file>: <reason>"
+    for fname in OFFICIAL_WEIGHTS.values():
+        assert f"unavailable: {fname}: {want}" in config
+    assert "\\u001b" not in config and "Traceback" not in config
+    client = Client(url, verbose=False)
+    src, drv = demo_files()
+    _, table, _ = client.predict(handle_file(src), handle_file(drv), ["static"], MODES[0], True, 3,
+                                 api_name="/animate")
+    assert table["data"][0][:2] == ["static", "none needed"]  # the other models serve as usual
+    with pytest.raises(Exception, match=re.escape(f"x2face unavailable: x2face_model.pth: {want}")):
+        client.predict(handle_file(src), handle_file(drv), ["static", "x2face"], MODES[0], True, 3,
+                       api_name="/animate")
+    _, table, _ = client.predict(handle_file(src), handle_file(drv), ["static"], MODES[0], True, 3,
+                                 api_name="/animate")
+    assert table["data"][0][0] == "static"  # and the app is still up after the refusal

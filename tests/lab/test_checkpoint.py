@@ -88,3 +88,74 @@ def test_training_checkpoint_format(tmp_path):
     torch.save({"weights": {}}, p)
     with pytest.raises(CheckpointError, match="not a facelab checkpoint"):
         load_animator_weights(dst, p)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"hello, these are not weights\n", "not a checkpoint (a text file starting 'hello, these are not weights')"),
+        (b"", "not a checkpoint (an empty file)"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 9\n", "not a checkpoint (a Git LFS pointer"),
+        (b"<!DOCTYPE html><html>404</html>", "not a checkpoint (an HTML page"),
+        (bytes(range(7, 64)), "not a checkpoint (binary data that is neither a zip nor a pickle"),
+    ],
+    ids=["text", "empty", "lfs-pointer", "html", "binary"],
+)
+def test_reason_says_the_file_is_not_a_checkpoint(tmp_path, content, expected):
+    p = tmp_path / "x2face_model.pth"
+    p.write_bytes(content)
+    with pytest.raises(CheckpointError) as ei:
+        safe_load(p)
+    assert ei.value.reason.startswith(expected)
+    assert "pickled" not in ei.value.reason and "\n" not in ei.value.reason  # not described as code any more
+
+
+def _save_code(kind: str, p) -> None:
+    import pickle
+
+    if kind == "zip":
+        torch.save({"state_dict": {"w": torch.zeros(1)}, "hook": _RunsCode()}, p)
+    elif kind == "legacy":
+        torch.save({"state_dict": _RunsCode()}, p, _use_new_zipfile_serialization=False)
+    elif kind == "raw-pickle":
+        with open(p, "wb") as f:
+            pickle.dump({"generator": _RunsCode()}, f, protocol=4)
+    else:  # a whole module pickled (a class, not code that runs on load, but still refused)
+        torch.save({"model": nn.Linear(2, 2)}, p)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the raw protocol-4 pickle
+@pytest.mark.parametrize("kind", ["zip", "legacy", "raw-pickle", "module"])
+def test_reason_names_the_pickled_code_without_running_it(tmp_path, kind, capfd):
+    p = tmp_path / "vox-cpk.pth.tar"
+    _save_code(kind, p)
+    with pytest.raises(CheckpointError, match="weights_only=True") as ei:
+        safe_load(p)
+    reason, msg = ei.value.reason, str(ei.value)
+    assert reason.startswith("holds code (pickled objects/classes: ") and "refused by weights_only" in reason
+    want = "torch.nn.modules.linear.Linear" if kind == "module" else "system"  # posix.system / nt.system
+    assert want in reason and want in msg
+    assert "\x1b" not in msg and "\x1b" not in reason  # torch's own message carries terminal colour codes
+    assert "this must never run" not in capfd.readouterr().out
+
+
+def test_reason_lists_a_few_wrong_keys(tmp_path):
+    sd = Tiny().state_dict()
+    sd["extra.weight"] = torch.zeros(1)
+    del sd["conv.bias"]
+    with pytest.raises(CheckpointError) as ei:
+        load_state_dict_strict(Tiny(), sd, what="tiny (w.pth)")
+    assert ei.value.reason == "wrong keys for tiny (missing: conv.bias; unexpected: extra.weight)"
+    p = tmp_path / "w.pth"
+    torch.save({"a": torch.zeros(1), "b": 2, "c": 3, "d": 4, "e": 5}, p)
+    with pytest.raises(CheckpointError) as ei:
+        load_animator_weights(Tiny(), p)
+    assert ei.value.reason == "wrong keys (holds a, b, c, d, ... (5 keys); expected a 'model' state_dict)"
+    torch.save({"model": {"conv.weight": 1}}, p)  # a value that is not a tensor: refused, not an AttributeError
+    with pytest.raises(CheckpointError, match="not tensors"):
+        load_animator_weights(Tiny(), p)

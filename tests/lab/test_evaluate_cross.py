@@ -74,3 +74,15 @@ def test_shared_cross_identity_pairs_and_cli(data_root, tmp_path, capsys):
                  "--max-frames", "2", "--out", str(tmp_path / "x")]) == 0
     out = capsys.readouterr().out
     assert "ID dist. to source" in out and "| static | 0.0000 |" in out
+
+
+def test_rows_record_weights_and_resume_refuses_others(faces, tmp_path):
+    src, drv = faces
+    pairs = [("demo <- demo", src, drv[:2])]
+    evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
+    df = pd.read_csv(tmp_path / "per_frame_cross.csv")
+    assert set(df.weights_id) == {"none needed"}
+    df.assign(weights_id="sha256:0123456789abcdef").to_csv(tmp_path / "per_frame_cross.csv", index=False)
+    with pytest.raises(ValueError, match="static rows were made with weights sha256:0123456789abcdef, this run's "
+                                         "static weights are none needed"):
+        evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
