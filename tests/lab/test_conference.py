@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image, ImageFilter
 
@@ -81,9 +82,14 @@ def test_gate_drops_blurred_frames_and_server_holds(camera, tmp_path):
 
 
 def test_composition_methods_and_their_seam(camera, tmp_path):
-    """An untrained ultralight renders a flat grey head: pasted naively it leaves a step at the crop box that
-    feathering removes (the border pixels are the reference frame's, so the step is the camera's own)."""
-    la = load_animator("ultralight")
+    """A head unlike the reference frame (an untrained ultralight with FOMM's synthesis output renders a flat
+    grey head): pasted naively it leaves a step at the crop box that feathering removes (the border pixels are the
+    reference frame's, so the step is the camera's own)."""
+    from lab.animate import LoadedAnimator
+    from lab.models.ultralight.model import UltralightAnimator
+
+    torch.manual_seed(0)
+    la = LoadedAnimator(UltralightAnimator(generator_params={"output": "synthesis"}).eval(), "random init")
     seams = {}
     for method in ("naive", "feather"):
         cfg = ConferenceConfig(model="ultralight", gate="off", anchor=False, composition=method)
