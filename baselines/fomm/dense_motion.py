@@ -139,15 +139,20 @@ class DenseMotionNetwork(nn.Module):
         hourglass_input = torch.cat([heatmap_representation, deformed_source], dim=2).reshape(bs, -1, h, w)
         prediction = self.hourglass(hourglass_input)
 
-        mask = F.softmax(self.mask(prediction).float(), dim=1)  # (B, K+1, h, w); fp32 also under autocast
+        mask = F.softmax(_at_least_fp32(self.mask(prediction)), dim=1)  # (B, K+1, h, w); fp32 also under autocast
         deformation = (sparse_motion * mask.unsqueeze(-1)).sum(dim=1)  # (B, h, w, 2)
 
         out = {"sparse_deformed": deformed_source, "mask": mask, "deformation": deformation}
         if self.occlusion is not None:
-            out["occlusion_map"] = torch.sigmoid(self.occlusion(prediction).float())
+            out["occlusion_map"] = torch.sigmoid(_at_least_fp32(self.occlusion(prediction)))
         return out
 
 
+def _at_least_fp32(t: Tensor) -> Tensor:
+    """bf16/fp16 (autocast) -> fp32; fp32 and fp64 are kept as they are."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def _float_kp(kp: KP) -> KP:
-    """Keypoints in fp32 (a no-op outside autocast)."""
-    return {k: v.float() for k, v in kp.items()}
+    """Keypoints in at least fp32 (a no-op outside autocast)."""
+    return {k: _at_least_fp32(v) for k, v in kp.items()}

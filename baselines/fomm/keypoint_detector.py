@@ -81,8 +81,10 @@ class KPDetector(nn.Module):
         feature_map = self.predictor(x)
         prediction = self.kp(feature_map)  # (B, K, h, w)
         b, k, h, w = prediction.shape
-        # fp32 softmax and soft-argmax (a no-op in fp32; keeps coordinates exact under bf16 autocast)
-        heatmap = F.softmax(prediction.reshape(b, k, h * w).float() / self.temperature, dim=2).reshape(b, k, h, w)
+        # softmax and soft-argmax in at least fp32 (bf16/fp16 under autocast -> fp32; fp32/fp64 kept as they are)
+        logits = prediction.reshape(b, k, h * w)
+        logits = logits.float() if logits.dtype in (torch.bfloat16, torch.float16) else logits
+        heatmap = F.softmax(logits / self.temperature, dim=2).reshape(b, k, h, w)
 
         grid = make_coordinate_grid((h, w), dtype=heatmap.dtype, device=heatmap.device)  # (h, w, 2)
         out = {"value": (heatmap.unsqueeze(-1) * grid).sum(dim=(2, 3))}

@@ -41,20 +41,25 @@ def kp2gaussian(kp: dict[str, Tensor], spatial_size: tuple[int, int], kp_varianc
     Returns:
         ``(..., K, h, w)`` values in ``(0, 1]``.
     """
-    mean = kp["mean"].float()
+    mean = _at_least_fp32(kp["mean"])
     lead = mean.shape[:-1]
     with _full_precision(mean):
         grid = make_coordinate_grid(spatial_size, mean.dtype, mean.device)
         grid = grid.view((1,) * len(lead) + grid.shape)
         mean_sub = grid - mean.view(*lead, 1, 1, 2)  # (..., K, h, w, 2)
         if kp_variance == "matrix":
-            inv_var = matrix_inverse(kp["var"].float()).view(*lead, 1, 1, 2, 2)
+            inv_var = matrix_inverse(_at_least_fp32(kp["var"])).view(*lead, 1, 1, 2, 2)
             under_exp = torch.matmul(torch.matmul(mean_sub.unsqueeze(-2), inv_var), mean_sub.unsqueeze(-1))
             return torch.exp(-0.5 * under_exp.squeeze(-1).squeeze(-1))
         if kp_variance == "single":
-            return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp["var"].float())
+            return torch.exp(-0.5 * (mean_sub**2).sum(-1) / _at_least_fp32(kp["var"]))
         _check_kp_variance(kp_variance)
         return torch.exp(-0.5 * (mean_sub**2).sum(-1) / kp_variance)
+
+
+def _at_least_fp32(t: Tensor) -> Tensor:
+    """bf16/fp16 (autocast) -> fp32; fp32 and fp64 are kept as they are."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def _full_precision(t: Tensor):
@@ -80,7 +85,7 @@ def gaussian2kp(
         (``'single'``).
     """
     h, w = heatmap.shape[3:]
-    heatmap = heatmap.float()
+    heatmap = _at_least_fp32(heatmap)
     with _full_precision(heatmap):
         heatmap = heatmap.unsqueeze(-1) + 1e-7  # (B, K, D, h, w, 1)
         grid = make_coordinate_grid((h, w), heatmap.dtype, heatmap.device).view(1, 1, 1, h, w, 2)
@@ -147,7 +152,7 @@ class KPDetector(nn.Module):
         """``x``: ``(B, C, D, H, W)`` -> ``{'mean': (B, D, K, 2), 'var': (B, D, K, 2, 2)}`` (for ``'matrix'``)."""
         if self.scale_factor != 1:
             x = F.interpolate(x, scale_factor=(1, self.scale_factor, self.scale_factor))  # nearest
-        heatmap = self.predictor(x).float()  # (B, K, D, h, w); float32 from here on, also under AMP
+        heatmap = _at_least_fp32(self.predictor(x))  # (B, K, D, h, w); at least float32 from here on, also under AMP
         shape = heatmap.shape
         with _full_precision(heatmap):
             heatmap = F.softmax(heatmap.view(shape[0], shape[1], shape[2], -1) / self.temperature, dim=3).view(shape)

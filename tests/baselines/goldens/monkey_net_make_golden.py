@@ -8,9 +8,13 @@ Run out of tree against a patched copy of the official repository (see ``make_mo
 
 Our modules are built with random weights (seeded; BatchNorm running stats and affine parameters, InstanceNorm
 affine parameters and the dense-motion output conv, which starts at zero, are perturbed so that every path
-matters); their state_dicts are loaded *strictly* into the official modules, both run on the same inputs, and
-the max-abs differences are printed. With ``--out`` the weights (fp32), inputs and official outputs are saved.
-No official code is part of facelab: this script imports it from ``--official`` only.
+matters); their state_dicts are loaded *strictly* into the official modules; then modules, inputs and torch's
+default dtype are switched to float64 (:func:`to_float64`), both run on the same inputs, and the max-abs
+differences are printed. With ``--out`` the weights and inputs (float32, exact in float64) and the official
+float64 outputs (rounded to float32; the training losses in float64) are saved; ``--full64`` also writes the
+unrounded official outputs (for measuring tolerances, not for the repository). ``--float32`` runs the old float32
+comparison instead (prints only). No official code is part of facelab: this script imports it from
+``--official`` only.
 """
 
 from __future__ import annotations
@@ -111,6 +115,21 @@ def build_ours(cfg: dict, seed: int) -> MonkeyNetAnimator:
     return model
 
 
+def to_float64(ours: MonkeyNetAnimator, mods: dict[str, torch.nn.Module] | None = None) -> None:
+    """Modules in float64 and torch's default dtype float64 (the official code makes ``clip_variance`` and the
+    matrix-inverse ``eps`` with it: float64 constants, as our Python floats are)."""
+    torch.set_default_dtype(torch.float64)
+    ours.double()
+    ours.discriminator.double()  # not a registered sub-module
+    for m in (mods or {}).values():
+        m.double()
+
+
+def is_loss(key: str) -> bool:
+    """Keys stored in float64 (scalars); every other output is stored rounded to float32."""
+    return key.startswith("out/train_losses/")
+
+
 def import_official(path: Path) -> types.SimpleNamespace:
     sys.path.insert(0, str(path))
     # transfer.py imports the training-time logger/dataset (matplotlib, skimage.draw.circle, imageio); normalize_kp
@@ -202,7 +221,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=None, help="frame size (small: 64, vox: 256)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="write the golden .npz here")
+    ap.add_argument("--full64", type=Path, default=None, help="also write the unrounded official outputs here")
+    ap.add_argument("--float32", action="store_true", help="compare in float32 (prints only; no golden)")
     args = ap.parse_args()
+    if args.float32 and (args.out or args.full64):
+        ap.error("--float32 only prints (the golden is made in float64)")
 
     torch.set_num_threads(2)
     cfg = small_config() if args.config == "small" else load_config()
@@ -216,6 +239,12 @@ def main() -> None:
     source = torch.rand(batch, 3, 1, size, size, generator=g)
     video = torch.rand(batch, 3, args.frames, size, size, generator=g)
     train_params = cfg["train_params"]
+    weights = {name: {k: v.clone() for k, v in getattr(ours, name).state_dict().items()}
+               for name in ("kp_detector", "generator", "discriminator")}
+    inputs = {"in/source": source.numpy(), "in/video": video.numpy()}  # float32
+    if not args.float32:
+        to_float64(ours, mods)
+        source, video = source.double(), video.double()
 
     ref = official_outputs(off, mods, source, video, train_params)
     sys.path.insert(0, str(REPO / "tests" / "baselines"))
@@ -224,6 +253,7 @@ def main() -> None:
     mine = compute_golden_outputs(ours, source, video, train_params, NORMALIZATION_VARIANTS)
     worst = 0.0
     for k in sorted(ref):
+        assert args.float32 or (ref[k].dtype == np.float64 and mine[k].dtype == np.float64), k
         d = float(np.abs(np.asarray(ref[k], dtype=np.float64) - np.asarray(mine[k], dtype=np.float64)).max())
         worst = max(worst, d) if "train" not in k else worst
         print(f"{k:45s} shape {str(np.shape(ref[k])):22s} max|ours - official| = {d:.3e}")
@@ -231,12 +261,11 @@ def main() -> None:
 
     if args.out is not None:
         arrays: dict[str, np.ndarray] = {}
-        for name in ("kp_detector", "generator", "discriminator"):
-            for k, v in getattr(ours, name).state_dict().items():
-                arrays[f"w/{name}/{k}"] = v.numpy() if not v.is_floating_point() else v.float().numpy()
-        arrays["in/source"] = source.numpy()
-        arrays["in/video"] = video.numpy()
-        arrays.update({k: np.asarray(v, dtype=np.float32) for k, v in ref.items()})
+        for name, sd in weights.items():
+            for k, v in sd.items():
+                arrays[f"w/{name}/{k}"] = v.numpy()  # float32 as built (num_batches_tracked: int64)
+        arrays.update(inputs)
+        arrays.update({k: np.asarray(v, dtype=np.float64 if is_loss(k) else np.float32) for k, v in ref.items()})
         meta = {
             "official": f"AliaksandrSiarohin/monkey-net@{OFFICIAL_COMMIT}",
             "torch": torch.__version__,
@@ -250,6 +279,9 @@ def main() -> None:
             "facelab_commit": subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
                                              text=True).stdout.strip(),
             "seed": args.seed,
+            "dtype": "float64 run (modules .double(), inputs .double(), torch default dtype float64); weights and "
+                     "inputs stored float32 (exact in float64); outputs stored as the float64 results rounded to "
+                     "float32, training losses float64",
             "max_abs_diff_eval": worst,
         }
         arrays["config_json"] = np.array(json.dumps(cfg))
@@ -257,6 +289,9 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.out, **arrays)
         print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    if args.full64 is not None:
+        np.savez_compressed(args.full64, **{k: np.asarray(v, dtype=np.float64) for k, v in ref.items()})
+        print(f"wrote {args.full64}")
 
 
 if __name__ == "__main__":
