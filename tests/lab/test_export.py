@@ -56,7 +56,11 @@ def test_decoder_matches_pytorch_with_non_identity_jacobians(ultralight, tmp_pat
         got = sess.run(None, feed)[0]
         with torch.no_grad():
             want = ultralight.render(ultralight.encode_source(src), ms, {"value": md["value"], "jacobian": jac})
-        np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+        # The prediction is the source sampled at the flow (warped_residual): a sampling coordinate that differs by
+        # a few float32 ulps (the closed-form 2x2 inverse vs torch.inverse) moves a value by ulps x 127.5 px x the
+        # image gradient at a sharp edge; measured 1.4e-4 at 15 of 196,608 values, 0 in bulk.
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-3)
+        assert float(np.abs(got - want.numpy()).mean()) < 1e-6
         outs.append(got)
     assert np.abs(outs[0] - outs[1]).max() > 1e-3
 
