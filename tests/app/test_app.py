@@ -105,7 +105,9 @@ def test_browser_bad_upload_gives_one_toast_naming_the_file(app_url, tmp_path):
         page.get_by_role("button", name="Clear").first.click()  # the driving demo clip
         page.locator("input[type=file]").nth(1).set_input_files(str(bad))
         # the browser cannot preview it: a note in the preview, not an error toast of its own
-        expect(page.get_by_text("The browser cannot preview this file")).to_be_visible(timeout=30_000)
+        # (in the upload's preview: an example thumbnail the browser cannot preview carries the same note)
+        note = page.get_by_test_id("video").get_by_text("The browser cannot preview this file")
+        expect(note).to_be_visible(timeout=30_000)
         page.get_by_label("ultralight").uncheck()
         page.get_by_role("button", name="Animate").click()
         messages = page.locator(".toast-message-text")
