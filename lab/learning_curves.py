@@ -64,7 +64,8 @@ def curves_figure(df, statics: dict):
     colours = {"ultralight": "#d62728", "fomm": "#1f77b4"}
     for col, metric in enumerate(("l1", "akd"), start=1):
         for model, g in df.groupby("model", sort=False):
-            text = [f"step {int(s)}, {int(n)} samples, {sz}²" for s, n, sz in zip(g["step"], g["samples"], g["size"])]
+            text = [f"step {int(s)}, {int(n)} samples, {sz}², no face in {int(k)} of {int(f)}"
+                    for s, n, sz, k, f in zip(g["step"], g["samples"], g["size"], g["akd_skipped"], g["frames"])]
             fig.add_trace(go.Scatter(x=g["cpu_hours"], y=g[metric], mode="lines+markers", name=model,
                                      legendgroup=model, showlegend=col == 1, text=text,
                                      line={"color": colours.get(model)}), row=1, col=col)
@@ -78,24 +79,28 @@ def curves_figure(df, statics: dict):
 
 def curves_markdown(df, statics: dict) -> str:
     """The latest point of every run: steps, samples, hours, L1/AKD and their ratio to static at that size."""
-    lines = ["| model | size | steps | samples | train h | CPU h | L1 | L1 / static | AKD | AKD / static |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | size | steps | samples | train h | CPU h | L1 | L1 / static | AKD | AKD / static | no face |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run, g in df.groupby("run", sort=False):
         r = g.iloc[-1]
         st = statics.get(r["size"]) or {}
         l1r = f"{r['l1'] / st['l1']:.3f}" if st.get("l1") else "–"
         akr = f"{r['akd'] / st['akd']:.3f}" if st.get("akd") and r["akd"] == r["akd"] else "–"
         lines.append(f"| {r['model']} | {r['size']}² | {int(r['step'])} | {int(r['samples'])} | {r['train_hours']:.2f} "
-                     f"| {r['cpu_hours']:.2f} | {r['l1']:.4f} | {l1r} | {r['akd']:.3f} | {akr} |")
+                     f"| {r['cpu_hours']:.2f} | {r['l1']:.4f} | {l1r} | {r['akd']:.3f} | {akr} "
+                     f"| {int(r['akd_skipped'])} of {int(r['frames'])} |")
     for size, st in sorted(statics.items()):
         sub = st["subset"]
-        lines.append(f"| static | {size}² | – | – | – | – | {st['l1']:.4f} | 1 | {st['akd']:.3f} | 1 |")
+        lines.append(f"| static | {size}² | – | – | – | – | {st['l1']:.4f} | 1 | {st['akd']:.3f} | 1 "
+                     f"| {st['akd_skipped']} of {st['frames']} |")
     sub = next(iter(statics.values()))["subset"] if statics else None
     if sub:
         lines.append("")
         lines.append(f"Held-out subset: {sub['clips']} clips of the {sub['split']} split × frames "
                      f"{sub['stride']}, {2 * sub['stride']}, …, {sub['frames']} ({sub['driving_frames']} frames), "
-                     f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend.")
+                     f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend, pooled over the frames where "
+                     "a face is found in both the prediction and the ground truth (*no face*: the frames left out, "
+                     "which a blurred output raises: compare AKD only together with that count).")
     return "\n".join(lines) + "\n"
 
 
