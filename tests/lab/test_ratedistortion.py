@@ -140,9 +140,14 @@ def test_counted_bits_are_exactly_a_decodable_stream(tmp_path, codec, fmt):
         decoded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
     np.testing.assert_array_equal(decoded, read_frames(tmp_path / "a.mp4"))
     assert _stream_bits(tmp_path / "a.mp4")[0] == 8 * len(raw)
-    coded = encode_video(frames, 25, codec=codec, crf=40)  # same settings, single-threaded: same stream
-    assert coded.bits == 8 * len(raw)
-    np.testing.assert_array_equal(coded.decoded, decoded)
+    # encode_video is that chain (write, count, decode). Re-encoding is not bit-exact: at these 64x64 frames the
+    # bundled x264, single-threaded (threads=1 lookahead_threads=1 in its own banner), gave 2,480 or 2,504 bits
+    # for the same frames in one process (measured 2026-12-01, more often under load), so the re-encode is
+    # compared within 2 % and in quality, the exactness being the file's above.
+    coded = encode_video(frames, 25, codec=codec, crf=40)
+    assert abs(coded.bits - 8 * len(raw)) <= 0.02 * 8 * len(raw)
+    assert coded.decoded.shape == decoded.shape
+    assert abs(mf.psnr(coded.decoded, frames) - mf.psnr(decoded, frames)) < 0.5
 
 
 @pytest.mark.parametrize("codec", CODECS)
