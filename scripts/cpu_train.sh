@@ -36,9 +36,11 @@ export PYTHONUNBUFFERED=1
 for m in $MODELS; do
   out=$RUNS/cpu-$PHASE/$m
   mkdir -p "$out"
+  recipe=$ROOT/scripts/cpu-train.yaml  # a model's own recipe file, when it has one, adds to the common one
+  [ -f "$ROOT/scripts/cpu-train-$m.yaml" ] && recipe=$ROOT/scripts/cpu-train-$m.yaml
   args=(--model "$m" --data "$CACHE/data/train-256.npz" --eval-data "$CACHE/data/test-256.npz" --out "$out"
         --size "$PHASE" --threads 1 --num-workers 0 --batch-size 4 --precision auto
-        --config "$ROOT/scripts/cpu-train.yaml" --max-train-hours "$HOURS" --eval-every-minutes 20 --no-progress)
+        --config "$recipe" --max-train-hours "$HOURS" --eval-every-minutes 20 --no-progress)
   if [ "$PHASE" = 256 ] && [ ! -d "$out/checkpoints" ]; then
     init=$(ls "$RUNS/cpu-128/$m/checkpoints"/step_*.pt | tail -n 1)
     args+=(--init-from "$init")

@@ -35,6 +35,7 @@ __all__ = [
     "load_videos",
     "iter_videos",
     "export_frames",
+    "attach_landmarks",
     "write_voxceleb",
     "describe_videos",
 ]
@@ -49,6 +50,9 @@ class VideoFrames:
     name: str
     frames: np.ndarray
     source: str = ""
+    #: ``(N, 68, 2)`` pixel landmarks of the frames (NaN: no face) and the (H, W) they were measured at
+    landmarks: np.ndarray | None = None
+    landmark_size: tuple[int, int] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -168,6 +172,23 @@ def _load_archive(path: Path, size, max_frames, stride) -> list[VideoFrames]:
     return out
 
 
+def attach_landmarks(videos: Sequence[VideoFrames], archive: str | os.PathLike, frame_stride: int = 1) -> None:
+    """Give the videos of a ``.npz`` archive their cached dlib landmarks (:mod:`lab.train.landmarks`; computed
+    once on first use), frame for frame as :func:`load_videos` read them."""
+    from lab.train.landmarks import load_or_compute_landmarks
+
+    if not str(archive).endswith(".npz"):
+        raise ValueError(f"keypoint landmark targets need a .npz frame archive (facelab export-frames), not {archive}")
+    lm = load_or_compute_landmarks(archive)
+    with np.load(archive, allow_pickle=False) as z:
+        offsets, names, size = z["offsets"], [str(n) for n in z["names"]], tuple(z["frames"].shape[1:3])
+    index = {n: i for i, n in enumerate(names)}
+    for v in videos:
+        i = index[v.name]
+        v.landmarks = lm[offsets[i] : offsets[i + 1]][::frame_stride][: len(v.frames)]
+        v.landmark_size = size
+
+
 def export_frames(videos: Sequence[VideoFrames], out: str | os.PathLike) -> Path:
     """Write videos to one ``.npz`` frame archive (``frames`` uint8, ``offsets``, ``names``)."""
     out = Path(out)
@@ -221,7 +242,9 @@ class PairDataset(Dataset):
     ``i % num_videos`` (``num_repeats`` passes per epoch).
 
     Returns:
-        ``{"source": (3,H,W) float [0,1], "driving": (3,H,W) float [0,1], "video": int}``.
+        ``{"source": (3,H,W) float [0,1], "driving": (3,H,W) float [0,1], "video": int}``, plus
+        ``"kp_target_source"`` / ``"kp_target_driving"`` ``(10, 2)`` (:func:`lab.train.landmarks.keypoint_targets`,
+        NaN where no face was found) when the videos carry landmarks.
     """
 
     def __init__(self, videos: Sequence[VideoFrames], num_repeats: int = 1, augmentation_params: dict | None = None,
@@ -244,20 +267,31 @@ class PairDataset(Dataset):
         n = len(frames)
         a, b = rng.choice(n, size=2, replace=n < 2)
         pair = np.stack([frames[a], frames[b]]).astype(np.float32) / 255.0  # (2, H, W, 3)
-        pair = self._augment(pair, rng)
+        pair, time_flip, hflip = self._augment(pair, rng)
         t = torch.from_numpy(np.ascontiguousarray(pair)).permute(0, 3, 1, 2)
-        return {"source": t[0], "driving": t[1], "video": vid}
+        item = {"source": t[0], "driving": t[1], "video": vid}
+        lm = self.videos[vid].landmarks
+        if lm is not None:
+            from lab.train.landmarks import keypoint_targets
 
-    def _augment(self, pair: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            kp = keypoint_targets(lm[[a, b]], self.videos[vid].landmark_size, flip=hflip)
+            kp = torch.from_numpy(np.ascontiguousarray(kp[::-1] if time_flip else kp))
+            item.update(kp_target_source=kp[0], kp_target_driving=kp[1])
+        return item
+
+    def _augment(self, pair: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, bool, bool]:
+        """The augmented pair and whether it was time-flipped (source/driving swapped) and mirrored."""
         flip = self.aug.get("flip_param", {})
-        if flip.get("time_flip") and rng.random() < 0.5:
+        time_flip = bool(flip.get("time_flip") and rng.random() < 0.5)
+        if time_flip:
             pair = pair[::-1]
-        if flip.get("horizontal_flip") and rng.random() < 0.5:
+        hflip = bool(flip.get("horizontal_flip") and rng.random() < 0.5)
+        if hflip:
             pair = pair[:, :, ::-1]
         jit = self.aug.get("jitter_param")
         if jit:
             pair = _color_jitter(pair, rng, **jit)
-        return pair
+        return pair, time_flip, hflip
 
 
 def _color_jitter(x: np.ndarray, rng: np.random.Generator, brightness=0.0, contrast=0.0, saturation=0.0,

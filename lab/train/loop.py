@@ -262,6 +262,11 @@ def train(
     # --- data
     videos = load_videos(data, split=split, frame_shape=dp["frame_shape"],
                          max_frames_per_video=dp.get("max_frames_per_video"), frame_stride=dp.get("frame_stride", 1))
+    wants = getattr(animator, "wants_landmark_targets", None)
+    if wants is not None and wants(tp):
+        from lab.train.data import attach_landmarks
+
+        attach_landmarks(videos, data, frame_stride=dp.get("frame_stride", 1))
     dataset = PairDataset(videos, num_repeats=tp["num_repeats"], augmentation_params=dp.get("augmentation_params"),
                           seed=tp["seed"])
     bs = int(tp["batch_size"])
@@ -282,6 +287,7 @@ def train(
     for g in groups:
         g["initial_lr"] = g["lr"]
     opt = _optimizer(groups, tp)
+    frozen = _frozen_params(gen_side, tp.get("freeze"))
     opt_d = None
     if disc_side is not None:
         opt_d = _optimizer([{"params": list(disc_side.parameters()), "lr": tp["lr_discriminator"]}], tp)
@@ -420,10 +426,14 @@ def train(
                         g["lr"] = g["initial_lr"] * lr_f
             source = batch["source"].to(dev, non_blocking=True)
             driving = batch["driving"].to(dev, non_blocking=True)
-            losses, generated = gen_run(source, driving)  # the networks autocast themselves (precision)
+            extras = {k: batch[k].to(dev) for k in ("kp_target_source", "kp_target_driving") if k in batch}
+            losses, generated = gen_run(source, driving, **extras)  # the networks autocast themselves (precision)
             loss = sum(losses.values())
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if frozen and step < int(tp["freeze"]["steps"]):
+                for p in frozen:  # no gradient: Adam leaves these untouched (no state either)
+                    p.grad = None
             if clip > 0:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(gen_params, clip)
@@ -520,6 +530,19 @@ def train(
     return {"run_dir": str(run_dir), "step": step, "resumed_from": start if ckpt is not None else None,
             "total_steps": total, "losses": last_losses, "device_seconds": device_seconds,
             "train_hours": train_seconds / 3600, "cpu_hours": cpu_seconds / 3600, "precision": precision}
+
+
+def _frozen_params(gen_side: torch.nn.Module, spec: dict | None) -> list[torch.nn.Parameter]:
+    """``train_params.freeze: {steps: N, modules: [name, ...]}``: parameters held at their initial values for the
+    first N steps (module names as in the generator side, e.g. ``generator.dense_motion_network``)."""
+    if not spec:
+        return []
+    mods = dict(gen_side.named_modules())
+    missing = [m for m in spec.get("modules", []) if m not in mods]
+    if missing:
+        raise ValueError(f"train_params.freeze.modules: no module {', '.join(missing)} in the objective "
+                         f"(e.g. {', '.join(list(mods)[1:6])})")
+    return [p for m in spec.get("modules", []) for p in mods[m].parameters()]
 
 
 def _curve_evaluator(model: str, cfg: dict, data, eval_data, tp: dict):

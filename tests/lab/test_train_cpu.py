@@ -196,3 +196,89 @@ def test_cpu_batch_is_sized_to_memory(monkeypatch, capsys):
     small = {"batch_size": 20}
     loop._fit_cpu_batch(small, {"frame_shape": [64, 64, 3]}, explicit=True, rank=0)  # 64²: 20 fit
     assert small["batch_size"] == 20
+
+
+def test_keypoint_targets_follow_the_landmarks_and_mirror():
+    from lab.train.landmarks import KEYPOINT_GROUPS, MIRROR, keypoint_targets
+
+    rng = np.random.default_rng(0)
+    lm = rng.uniform(0, 255, (2, 68, 2)).astype(np.float32)
+    t = keypoint_targets(lm, (256, 256))
+    assert t.shape == (2, 10, 2)
+    np.testing.assert_allclose(t[0, 2], 2 * lm[0, list(KEYPOINT_GROUPS[2])].mean(0) / 255 - 1, rtol=1e-6)
+    # a mirrored frame: x negated and the left/right groups swapped, so mirroring twice is the identity
+    mirrored_lm = lm.copy()
+    mirrored_lm[..., 0] = 255 - lm[..., 0]
+    f = keypoint_targets(lm, (256, 256), flip=True)
+    np.testing.assert_allclose(f[:, :, 0], -t[:, list(MIRROR), 0], rtol=1e-6)
+    np.testing.assert_allclose(f[:, 4], keypoint_targets(mirrored_lm, (256, 256))[:, 4], atol=1e-6)  # the nose
+    assert sorted(MIRROR) == list(range(10)) and all(MIRROR[MIRROR[k]] == k for k in range(10))
+
+
+def test_pair_dataset_carries_targets_through_the_flips():
+    from lab.train.data import PairDataset
+
+    lm = np.full((3, 68, 2), np.nan, np.float32)
+    lm[:2] = np.random.default_rng(1).uniform(0, 63, (2, 68, 2))
+    v = VideoFrames("v", np.zeros((3, 64, 64, 3), np.uint8), landmarks=lm, landmark_size=(64, 64))
+    ds = PairDataset([v], num_repeats=50, augmentation_params={"flip_param": {"horizontal_flip": True,
+                                                                               "time_flip": True}})
+    seen_nan = 0
+    for i in range(50):
+        item = ds[i]
+        assert item["kp_target_source"].shape == (10, 2)
+        seen_nan += int(torch.isnan(item["kp_target_driving"]).any())
+    assert 0 < seen_nan < 50  # frame 2 has no face: its target is NaN, the others are not
+    plain = PairDataset([VideoFrames("v", v.frames)], num_repeats=2)
+    assert "kp_target_source" not in plain[0]
+
+
+def test_landmark_loss_skips_faceless_frames_and_freeze_holds_weights(tmp_path):
+    from lab.models.ultralight.objective import landmark_l1
+    from lab.train.loop import _frozen_params
+
+    kp = torch.zeros(2, 10, 2, requires_grad=True)
+    target = torch.ones(2, 10, 2)
+    target[1] = float("nan")
+    loss = landmark_l1(kp, target)
+    loss.backward()
+    assert float(loss) == pytest.approx(1.0) and torch.isfinite(kp.grad).all()
+    assert float(landmark_l1(kp, torch.full((2, 10, 2), float("nan")))) == 0.0
+    m = _small_ultralight()
+    obj = m.training_objective({**m.config["train_params"], "loss_weights": {
+        **m.config["train_params"]["loss_weights"], "keypoint_landmarks": 20}})
+    src = torch.rand(2, 3, 64, 64)
+    losses, _ = obj.generator(src, src.flip(-1), kp_target_source=torch.zeros(2, 10, 2),
+                              kp_target_driving=torch.zeros(2, 10, 2))
+    assert "keypoint_landmarks" in losses and obj.description["keypoint_landmarks"].startswith("L1 weight 20")
+    frozen = _frozen_params(obj.generator, {"steps": 3, "modules": ["generator.dense_motion_network"]})
+    assert frozen and all(any(p is q for q in m.generator.dense_motion_network.parameters()) for p in frozen)
+    with pytest.raises(ValueError, match="no module generator.nope"):
+        _frozen_params(obj.generator, {"steps": 3, "modules": ["generator.nope"]})
+
+
+def test_trainer_attaches_landmarks_and_freezes(tmp_path):
+    """With keypoint_landmarks on, the trainer computes and caches the archive's landmarks once (no face in noise:
+    NaN targets, the loss term 0) and the frozen dense motion keeps its initial weights while the rest trains."""
+    from lab.checkpoint import safe_load
+    from lab.cli import main
+    from lab.train.landmarks import landmark_cache_path
+    from lab.train.loop import build_animator, latest_checkpoint
+
+    rng = np.random.default_rng(2)
+    archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")
+    cfg = yaml.safe_load(yaml.safe_dump(SMALL))
+    cfg["train_params"].update(loss_weights={"keypoint_landmarks": 20},
+                               freeze={"steps": 5, "modules": ["generator.dense_motion_network"]})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--model", "ultralight", "--data", str(archive), "--out", str(tmp_path / "run"),
+                 "--config", str(tmp_path / "c.yaml"), "--max-steps", "2", "--no-progress"]) == 0
+    assert landmark_cache_path(archive).is_file()
+    assert "keypoint_landmarks" in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
+    ck = safe_load(latest_checkpoint(tmp_path / "run"))
+    torch.manual_seed(int(ck["config"]["train_params"]["seed"]))
+    init = build_animator("ultralight", ck["config"]).state_dict()
+    dm = [k for k in init if k.startswith("generator.dense_motion_network.") and "running" not in k
+          and "num_batches" not in k]
+    assert dm and all(torch.equal(ck["model"][k], init[k]) for k in dm)
+    assert not torch.equal(ck["model"]["generator.final.weight"], init["generator.final.weight"])

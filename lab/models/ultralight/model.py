@@ -76,6 +76,16 @@ class UltralightAnimator(FOMMAnimator):
         if frame_shape:
             self.input_size = (int(frame_shape[0]), int(frame_shape[1]))
 
+    def training_objective(self, train_params: dict):
+        """FOMM's losses + keypoints anchored to facial landmark groups (``loss_weights.keypoint_landmarks``)."""
+        from lab.models.ultralight.objective import build_ultralight_objective
+
+        return build_ultralight_objective(self, train_params)
+
+    def wants_landmark_targets(self, train_params: dict) -> bool:
+        """The trainer attaches landmark targets to the batches when this is true."""
+        return bool((train_params.get("loss_weights") or {}).get("keypoint_landmarks"))
+
     def encode_source(self, source: Tensor) -> SourceState:
         """The source and its encoded features (computed once per reference frame)."""
         return {"source": source, "features": self.generator.encode_source(source)}
