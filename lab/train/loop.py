@@ -31,6 +31,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -335,6 +336,19 @@ def train(
             _truncate_log(run_dir / "log.csv", start)
             truncate_curve(run_dir, start)
             print(f"facelab train: resuming from {ckpt_path.name} at step {start} (of {total})", flush=True)
+
+    pre = tp.get("keypoint_pretrain")
+    if ckpt is None and init_from is None and pre and getattr(dataset.videos[0], "landmarks", None) is not None:
+        from lab.train.landmarks import pretrain_keypoints
+
+        t_pre, c_pre = time.perf_counter(), time.process_time()
+        hist = pretrain_keypoints(animator.kp_detector, dataset, steps=int(pre["steps"]), lr=float(pre.get("lr", 2e-3)),
+                                  batch_size=int(pre.get("batch_size", 16)), seed=int(tp["seed"]))
+        train_seconds += time.perf_counter() - t_pre  # part of the training budget
+        cpu_seconds += time.process_time() - c_pre
+        if rank == 0 and hist:
+            print(f"facelab train: keypoints pretrained on landmarks, {len(hist)} steps: L1 {hist[0]:.3f} -> "
+                  f"{np.mean(hist[-50:]):.3f} ({time.perf_counter() - t_pre:.0f} s)", flush=True)
 
     # --- DDP
     gen_run, disc_run = gen_side, disc_side

@@ -257,7 +257,7 @@ def test_landmark_loss_skips_faceless_frames_and_freeze_holds_weights(tmp_path):
         _frozen_params(obj.generator, {"steps": 3, "modules": ["generator.nope"]})
 
 
-def test_trainer_attaches_landmarks_and_freezes(tmp_path):
+def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     """With keypoint_landmarks on, the trainer computes and caches the archive's landmarks once (no face in noise:
     NaN targets, the loss term 0) and the frozen dense motion keeps its initial weights while the rest trains."""
     from lab.checkpoint import safe_load
@@ -267,17 +267,24 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path):
 
     rng = np.random.default_rng(2)
     archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")
+    noise = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "n.npz")
+    np.save(landmark_cache_path(archive), rng.uniform(10, 50, (4, 68, 2)).astype(np.float32))  # a cached face
     cfg = yaml.safe_load(yaml.safe_dump(SMALL))
     cfg["train_params"].update(loss_weights={"keypoint_landmarks": 20},
-                               freeze={"steps": 5, "modules": ["generator.dense_motion_network"]})
+                               freeze={"steps": 5, "modules": ["generator.dense_motion_network"]},
+                               keypoint_pretrain={"steps": 3, "batch_size": 2})
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["train", "--model", "ultralight", "--data", str(archive), "--out", str(tmp_path / "run"),
-                 "--config", str(tmp_path / "c.yaml"), "--max-steps", "2", "--no-progress"]) == 0
-    assert landmark_cache_path(archive).is_file()
+    args = ["train", "--model", "ultralight", "--config", str(tmp_path / "c.yaml"), "--max-steps", "2", "--no-progress"]
+    assert main([*args, "--data", str(noise), "--out", str(tmp_path / "noise")]) == 0
+    assert landmark_cache_path(noise).is_file()  # computed once (no face in noise: NaN, nothing to pretrain)
+    assert np.isnan(np.load(landmark_cache_path(noise))).all()
+    assert main([*args, "--data", str(archive), "--out", str(tmp_path / "run")]) == 0
+    assert "keypoints pretrained on landmarks, 3 steps" in capsys.readouterr().out
     assert "keypoint_landmarks" in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
     ck = safe_load(latest_checkpoint(tmp_path / "run"))
     torch.manual_seed(int(ck["config"]["train_params"]["seed"]))
     init = build_animator("ultralight", ck["config"]).state_dict()
+    assert not torch.equal(ck["model"]["kp_detector.kp.weight"], init["kp_detector.kp.weight"])
     dm = [k for k in init if k.startswith("generator.dense_motion_network.") and "running" not in k
           and "num_batches" not in k]
     assert dm and all(torch.equal(ck["model"][k], init[k]) for k in dm)
