@@ -138,7 +138,7 @@ def pretrain_keypoints(kp_detector, dataset, steps: int, lr: float = 2e-3, batch
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        hist.append(float(loss))
+        hist.append(loss.item())
         if log_every and (step + 1) % log_every == 0:
             log.info("keypoint pretraining step %d: landmark L1 %.4f", step + 1, np.mean(hist[-log_every:]))
     return hist
