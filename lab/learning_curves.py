@@ -81,7 +81,7 @@ def curves_markdown(df, statics: dict) -> str:
     """The latest point of every run: steps, samples, hours, L1/AKD and their ratio to static at that size."""
     lines = ["| model | size | steps | samples | train h | CPU h | L1 | L1 / static | AKD | AKD / static | no face |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for run, g in df.groupby("run", sort=False):
+    for _, g in df.groupby("run", sort=False):
         r = g.iloc[-1]
         st = statics.get(r["size"]) or {}
         l1r = f"{r['l1'] / st['l1']:.3f}" if st.get("l1") else "–"
@@ -98,9 +98,9 @@ def curves_markdown(df, statics: dict) -> str:
         lines.append("")
         lines.append(f"Held-out subset: {sub['clips']} clips of the {sub['split']} split × frames "
                      f"{sub['stride']}, {2 * sub['stride']}, …, {sub['frames']} ({sub['driving_frames']} frames), "
-                     f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend, pooled over the frames where "
-                     "a face is found in both the prediction and the ground truth (*no face*: the frames left out, "
-                     "which a blurred output raises: compare AKD only together with that count).")
+                     f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend, pooled over the "
+                     "frames where a face is found in both the prediction and the ground truth (*no face*: the "
+                     "frames left out, which a blurred output raises: compare AKD only together with that count).")
     return "\n".join(lines) + "\n"
 
 

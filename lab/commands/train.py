@@ -52,7 +52,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from lab.train import train
 
     overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers, "amp": args.precision,
-                 "max_train_hours": args.max_train_hours, "frame_size": args.size, "eval_every_minutes": args.eval_every_minutes}
+                 "max_train_hours": args.max_train_hours, "frame_size": args.size,
+                 "eval_every_minutes": args.eval_every_minutes}
     summary = train(args.model, args.data, args.out, config=args.config, max_steps=args.max_steps, split=args.split,
                     device=args.device, overrides={k: v for k, v in overrides.items() if v is not None},
                     progress=not args.no_progress, time_budget_minutes=args.time_budget_minutes,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image, ImageFilter
 
 from datasets.demo import demo_fps, demo_upper_body
