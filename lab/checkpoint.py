@@ -345,6 +345,10 @@ def load_animator_weights(model: nn.Module, path: str | os.PathLike) -> dict:
     own = model.state_dict()
     state = {k: v.to(own[k].dtype) if k in own and isinstance(v, Tensor) and v.is_floating_point() else v
              for k, v in state.items()}
+    # training-only parts (a GAN discriminator) that an inference file leaves out keep the model's own values
+    for prefix in getattr(model, "training_only_prefixes", ()):
+        if not any(k.startswith(prefix) for k in state):
+            state.update({k: v for k, v in own.items() if k.startswith(prefix)})
     load_state_dict_strict(model, state, what=f"{getattr(model, 'name', 'model')} ({path})")
     return meta
 
@@ -355,9 +359,11 @@ def save_inference_weights(
     """Write ``model``'s state_dict as safetensors (floating tensors cast to ``dtype``) with JSON metadata."""
     from safetensors.torch import save_file
 
+    skip = tuple(getattr(model, "training_only_prefixes", ()))
     state = {
         k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in model.state_dict().items()
+        if not (skip and k.startswith(skip))  # training-only parts (a discriminator) stay out of inference files
     }
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,11 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Tests run without the weights shipped in the repository (lab.registry.SHIPPED_ENV), in this process and in the
+# app/CLI subprocesses they start: their numbers must not move when a trained file is replaced. The tests of the
+# shipped file itself (tests/lab/test_shipped_weights.py) turn it back on.
+os.environ["FACELAB_SHIPPED_WEIGHTS"] = "0"
+
 # Two cores here: keep each test process from oversubscribing them.
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1))))
 

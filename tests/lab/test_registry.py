@@ -121,8 +121,12 @@ def test_default_checkpoint_prefers_the_shipped_file(tmp_path, monkeypatch):
     m = create_animator("static")
     monkeypatch.setattr(m, "info", replace(m.info, checkpoint_file=shipped))
     monkeypatch.setenv("FACELAB_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("FACELAB_SHIPPED_WEIGHTS", "1")  # the suite runs with it off (tests/conftest.py)
     (tmp_path / "ultralight-256.yaml").write_text("a decoy in the weights folder")
     assert resolve_checkpoint(m, "default") == repo / shipped
+    monkeypatch.setenv("FACELAB_SHIPPED_WEIGHTS", "0")  # off: the shipped file is passed over for the folders
+    assert resolve_checkpoint(m, "default") == tmp_path / "ultralight-256.yaml"
+    monkeypatch.setenv("FACELAB_SHIPPED_WEIGHTS", "1")
     monkeypatch.setattr(m, "info", replace(m.info, checkpoint_file="lab/models/ultralight/weights/absent.safetensors"))
     (tmp_path / "absent.safetensors").write_text("found by name in FACELAB_WEIGHTS")
     assert resolve_checkpoint(m, "default") == tmp_path / "absent.safetensors"

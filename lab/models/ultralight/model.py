@@ -61,6 +61,9 @@ class UltralightAnimator(FOMMAnimator):
         motion_description="10 keypoints × 2 + 10 Jacobians × 4 = 60 values",
     )
 
+    #: state_dict prefixes that inference files leave out (the discriminator trains only with a GAN loss)
+    training_only_prefixes = ("discriminator.",)
+
     def __init__(self, config: str | os.PathLike | Mapping | None = None, **model_params_overrides: Mapping) -> None:
         Animator.__init__(self)  # not FOMM's: it would build FOMM's networks
         self.config = load_config(DEFAULT_CONFIG if config is None else config, **model_params_overrides)
