@@ -336,7 +336,7 @@ def load_animator_weights(model: nn.Module, path: str | os.PathLike) -> dict:
         state = ckpt
     elif isinstance(ckpt, dict) and "model" in ckpt and isinstance(ckpt["model"], Mapping):
         state = ckpt["model"]
-        meta = {k: v for k, v in ckpt.items() if k in ("step", "config", "meta")}
+        meta = {k: v for k, v in ckpt.items() if k in ("step", "config", "meta", "train_seconds", "cpu_seconds")}
     else:
         raise CheckpointError(
             f"{path}: not a facelab checkpoint (expected a .safetensors file or a dict with a 'model' state_dict)",

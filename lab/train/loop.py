@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader
 
 from lab.config import load_yaml
 from lab.train.config import resolve_run_config
+from lab.train.curves import STATIC_FILE
 from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
 
 __all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_animator"]
@@ -303,17 +304,11 @@ def train(
     if ckpt is None and init_from is not None:
         from lab.checkpoint import load_animator_weights
 
-        meta = load_animator_weights(animator, init_from)
-        if str(init_from).endswith((".pt", ".pth")):  # a training checkpoint: its time counters carry over
-            from lab.checkpoint import safe_load
-
-            ck0 = safe_load(init_from)
-            meta.update(train_hours=float(ck0.get("train_seconds", 0.0)) / 3600,
-                        cpu_hours=float(ck0.get("cpu_seconds", 0.0)) / 3600)
+        meta = load_animator_weights(animator, init_from)  # an inference file's hours, or a checkpoint's seconds
         start = int(meta.get("steps") or meta.get("step") or 0)
         device_seconds = 60.0 * float(meta.get("gpu_minutes") or 0.0)
-        train_seconds = 3600.0 * float(meta.get("train_hours") or 0.0)
-        cpu_seconds = 3600.0 * float(meta.get("cpu_hours") or 0.0)
+        train_seconds = float(meta.get("train_seconds") or 3600.0 * float(meta.get("train_hours") or 0.0))
+        cpu_seconds = float(meta.get("cpu_seconds") or 3600.0 * float(meta.get("cpu_hours") or 0.0))
         warm_from = {"path": str(init_from), "step": start}
         if rank == 0:
             print(f"facelab train: warm start from {init_from} at step {start} (fresh optimiser)", flush=True)
@@ -393,7 +388,7 @@ def train(
     curve = _curve_evaluator(model, cfg, data, eval_data, tp) if rank == 0 else None
     eval_every_s = 60.0 * float(tp.get("eval_every_minutes") or 0.0)
     next_eval = _next_eval(run_dir, train_seconds, eval_every_s) if curve is not None else None
-    if curve is not None and not (run_dir / "curve_static.json").is_file():
+    if curve is not None and not (run_dir / STATIC_FILE).is_file():
         from lab.train.curves import write_static
 
         write_static(run_dir, curve.score_static(), curve.description)
