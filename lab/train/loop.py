@@ -42,6 +42,7 @@ from lab.config import load_yaml
 from lab.train.config import resolve_run_config
 from lab.train.curves import STATIC_FILE
 from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
+from lab.train.pause import PauseSwitch
 
 __all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_animator"]
 
@@ -421,10 +422,14 @@ def train(
     last_losses: dict[str, float] = {}
     csv_f = open(run_dir / "log.csv", "a", newline="") if rank == 0 else None  # noqa: SIM115
     csv_w = None
+    pause = PauseSwitch(run_dir)  # SIGUSR1/SIGUSR2: a pause between steps, outside the budget
     try:
         for batch in loader:
             if step >= total:
                 break
+            waited = pause.wait_if_paused()
+            if deadline is not None:
+                deadline += waited
             t0 = time.perf_counter()
             c0 = time.process_time()
             torch.manual_seed(hash((int(tp["seed"]), step, rank)) % (2**63))
@@ -528,6 +533,7 @@ def train(
                     print(f"facelab train: {what}", flush=True)
                 break
     finally:
+        pause.close()
         if bar is not None:
             bar.close()
         if csv_f is not None:

@@ -289,3 +289,40 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
           and "num_batches" not in k]
     assert dm and all(torch.equal(ck["model"][k], init[k]) for k in dm)
     assert not torch.equal(ck["model"]["generator.final.weight"], init["generator.final.weight"])
+
+
+def test_pause_switch_waits_between_steps_and_reports_the_wait(tmp_path):
+    """SIGUSR1 pauses at the next step boundary (PAUSED file written), SIGUSR2 resumes; the returned wait is
+    what the trainer keeps out of the training-time budget."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from lab.train.pause import PAUSED_FILE, PauseSwitch
+
+    sw = PauseSwitch(tmp_path)
+    try:
+        assert sw.wait_if_paused() == 0.0
+        os.kill(os.getpid(), signal.SIGUSR1)
+        seen = []
+
+        def resume_later():
+            for _ in range(100):
+                if (tmp_path / PAUSED_FILE).is_file():
+                    seen.append(True)
+                    break
+                time.sleep(0.02)
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+        t = threading.Thread(target=resume_later)
+        t.start()
+        waited = sw.wait_if_paused()
+        t.join()
+        assert seen == [True]
+        assert waited >= 0.3
+        assert not (tmp_path / PAUSED_FILE).exists()
+    finally:
+        sw.close()
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
