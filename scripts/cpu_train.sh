@@ -33,6 +33,7 @@ for split in train test; do
   fi
 done
 export PYTHONUNBUFFERED=1
+cd "$ROOT"  # python -m imports this tree's lab/, whatever the caller's folder
 for m in $MODELS; do
   out=$RUNS/cpu-$PHASE/$m
   mkdir -p "$out"
@@ -45,6 +46,6 @@ for m in $MODELS; do
     init=$(ls "$RUNS/cpu-128/$m/checkpoints"/step_*.pt | tail -n 1)
     args+=(--init-from "$init")
   fi
-  OMP_NUM_THREADS=1 nohup "$PY" -m lab.cli train "${args[@]}" "$@" >> "$out/train.log" 2>&1 &
+  OMP_NUM_THREADS=1 setsid nohup "$PY" -m lab.cli train "${args[@]}" "$@" >> "$out/train.log" 2>&1 &
   echo "$m: pid $! -> $out"
 done
