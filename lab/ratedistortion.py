@@ -44,7 +44,6 @@ other file I/O is :func:`write_rd_outputs`, called by :func:`rd_over_videos` wit
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -93,10 +92,15 @@ ENCODER_OPTIONS: dict[str, dict[str, str]] = {
     "libx264": {"threads": "1"},
     "libx265": {"x265-params": "log-level=error:frame-threads=1"},
 }
-_NAL_FORMAT = {"h264": "avc", "hevc": "hevc"}
-_NON_DECODING_NALS = {"h264": {6, 9, 12}, "hevc": {35, 38, 39, 40}}  # SEI, access unit delimiter, filler
-_PARAMETER_SETS = {"h264": {7, 8}, "hevc": {32, 33, 34}}
-_NAL_FRAMING_BYTES = 4
+#: FFmpeg bitstream filters that turn an mp4 (avcC/hvcC) stream into Annex B, header parameter sets in front
+_MP4_TO_ANNEXB = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+#: ``filter_units`` options per codec: the NAL units a decoder needs (all but SEI, access unit delimiters and
+#: filler), the parameter sets (SPS/PPS, and VPS for HEVC) and the units left out
+_UNITS = {
+    "decodable": {"h264": "remove_types=6|9|12", "hevc": "remove_types=35|38-40"},
+    "parameter_sets": {"h264": "pass_types=7|8", "hevc": "pass_types=32-34"},
+    "excluded": {"h264": "pass_types=6|9|12", "hevc": "pass_types=35|38-40"},
+}
 _HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
 
 
@@ -143,103 +147,52 @@ def _check_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:
     return a
 
 
-def _length_prefixed(data: bytes, size: int) -> list[bytes]:
-    """Split length-prefixed NAL units (mp4 samples)."""
-    out, pos = [], 0
-    while pos < len(data):
-        if pos + size > len(data):
-            raise ValueError("malformed length-prefixed NAL stream")
-        n = int.from_bytes(data[pos : pos + size], "big")
-        pos += size
-        if n == 0 or pos + n > len(data):
-            raise ValueError("malformed length-prefixed NAL stream")
-        out.append(data[pos : pos + n])
-        pos += n
-    return out
+def _access_units(path: Path, units: str = "decodable") -> tuple[str, list[bytes]]:
+    """``(codec name, access units)`` of an mp4's first video stream as Annex B, only the NAL units ``units`` names.
 
+    FFmpeg's bitstream filters do the parsing: the first packet goes through ``h264_mp4toannexb`` /
+    ``hevc_mp4toannexb`` (which puts the mp4 header's parameter sets, and for x265 its SEI, in front of it) and
+    ``filter_units``; later packets through ``filter_units`` alone, which writes Annex B too. (``*_mp4toannexb``
+    would repeat the header's parameter sets before every later IDR/IRAP picture: a decoder reading the stream
+    from the start does not need them, and x264/x265 do not repeat them in their own Annex-B output.)
 
-def _annexb(data: bytes) -> list[bytes]:
-    """Split an Annex-B byte stream at its ``00 00 01`` start codes."""
-    parts = data.split(b"\x00\x00\x01")
-    return [p.rstrip(b"\x00") for p in parts[1:] if p.rstrip(b"\x00")]
-
-
-def _config_record(extradata: bytes, fmt: str) -> tuple[int, list[bytes]]:
-    """``(length_size, header NAL units)`` of an avcC/hvcC record; ``length_size == 0`` means Annex-B."""
-    if extradata.startswith(b"\x00\x00\x01") or extradata.startswith(b"\x00\x00\x00\x01"):
-        return 0, _annexb(extradata)  # Annex-B extradata: the packets carry start codes too
-    if not extradata:
-        return 0, []
-    nals: list[bytes] = []
-
-    def take(pos: int) -> tuple[bytes, int]:
-        n = int.from_bytes(extradata[pos : pos + 2], "big")
-        return extradata[pos + 2 : pos + 2 + n], pos + 2 + n
-
-    if fmt == "avc":
-        length_size = (extradata[4] & 3) + 1
-        pos = 6
-        for _ in range(extradata[5] & 0x1F):
-            nal, pos = take(pos)
-            nals.append(nal)
-        count, pos = extradata[pos], pos + 1
-        for _ in range(count):
-            nal, pos = take(pos)
-            nals.append(nal)
-    else:
-        length_size = (extradata[21] & 3) + 1
-        pos = 23
-        for _ in range(extradata[22]):
-            count = int.from_bytes(extradata[pos + 1 : pos + 3], "big")
-            pos += 3
-            for _ in range(count):
-                nal, pos = take(pos)
-                nals.append(nal)
-    return length_size, nals
-
-
-def _nal_type(nal: bytes, codec_name: str) -> int:
-    return nal[0] & 0x1F if codec_name == "h264" else (nal[0] >> 1) & 0x3F
-
-
-def _stream_nals(path: Path) -> tuple[str, list[bytes]]:
-    """``(codec name, NAL units)`` of the first video stream of an mp4: header (extradata) NALs, then packets'."""
+    Args:
+        path: the mp4.
+        units: ``"decodable"``, ``"parameter_sets"`` or ``"excluded"`` (:data:`_UNITS`).
+    """
     import av
+    from av.bitstream import BitStreamFilterContext
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         name = stream.codec_context.name
-        if name not in _NAL_FORMAT:
+        if name not in _MP4_TO_ANNEXB:
             raise ValueError(f"{path}: cannot count NAL units of codec '{name}' (h264/hevc only)")
-        length_size, header_nals = _config_record(bytes(stream.codec_context.extradata or b""), _NAL_FORMAT[name])
-        nals = list(header_nals)
+        keep = f"filter_units={_UNITS[units][name]}"
+        first = BitStreamFilterContext(f"{_MP4_TO_ANNEXB[name]},{keep}", stream)
+        rest = BitStreamFilterContext(keep, stream)
+        out, bsf = [], first
         for pkt in container.demux(stream):
-            data = bytes(pkt)
-            if data:  # (a length prefix of 256..511 starts with 00 00 01: the format comes from the header)
-                nals.extend(_length_prefixed(data, length_size) if length_size else _annexb(data))
-    return name, nals
+            if pkt.size:  # (the demuxer ends with an empty packet)
+                out += [bytes(p) for p in bsf.filter(pkt)]
+                bsf = rest
+        out += [bytes(p) for b in (first, rest) for p in b.filter(None)]
+    return name, out
 
 
-def _decodable_nals(path: Path) -> tuple[str, list[bytes]]:
-    """``(codec name, NAL units a decoder needs)``: :func:`_stream_nals` without SEI/AUD/filler."""
-    name, nals = _stream_nals(path)
-    return name, [n for n in nals if _nal_type(n, name) not in _NON_DECODING_NALS[name]]
+def _annexb_bits(units: Sequence[bytes]) -> int:
+    """Bits of Annex-B data with a 4-byte start code before every NAL unit (module docstring).
+
+    FFmpeg writes ``00 00 00 01`` before parameter sets and a packet's first unit, ``00 00 01`` before the others;
+    emulation prevention keeps ``00 00 01`` out of the units, and no unit ends in a zero byte.
+    """
+    data = b"".join(units)
+    return 8 * (len(data) + data.count(b"\x00\x00\x01") - data.count(b"\x00\x00\x00\x01"))
 
 
 def _stream_bits(path: Path) -> tuple[int, int, int]:
     """``(bits, parameter_set_bits, excluded_bits)`` of the first video stream of an mp4 (module docstring)."""
-    name, nals = _stream_nals(path)
-    bits = ps = excluded = 0
-    for nal in nals:
-        t = _nal_type(nal, name)
-        b = 8 * (len(nal) + _NAL_FRAMING_BYTES)
-        if t in _NON_DECODING_NALS[name]:
-            excluded += b
-            continue
-        bits += b
-        if t in _PARAMETER_SETS[name]:
-            ps += b
-    return bits, ps, excluded
+    return tuple(_annexb_bits(_access_units(path, u)[1]) for u in ("decodable", "parameter_sets", "excluded"))
 
 
 def encode_video(
@@ -682,12 +635,6 @@ def bd_table(rows: Sequence[dict], quality: str = "psnr", method: str = "polyfit
     return out
 
 
-def _fmt(v, spec: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    return format(v, spec)
-
-
 def rd_markdown(summary: Sequence[dict], bd: Sequence[dict], metrics: Sequence[str] = ("psnr", "ssim")) -> str:
     """Markdown tables: the RD points averaged over videos, and the mean BD deltas.
 
@@ -697,24 +644,24 @@ def rd_markdown(summary: Sequence[dict], bd: Sequence[dict], metrics: Sequence[s
         metrics: quality columns of the first table.
 
     Returns:
-        Markdown text.
+        Markdown text (no number, or an infinite one, shows as ``–``).
     """
-    lines = ["## Rate–distortion (averaged per sequence, then over sequences)", "",
-             "| curve | weights | level | kbps | ref kbps | motion kbps | " + " | ".join(m.upper() for m in metrics)
-             + " | videos |", "|" + "---|" * (7 + len(metrics))]
-    for s in summary:
-        q = " | ".join(_fmt(s.get(m), ".2f" if m == "psnr" else ".4f") for m in metrics)
-        lines.append(f"| {s['curve']} | {s.get('weights') or ''} | {s['level']} | {_fmt(s['kbps'], '.2f')} | "
-                     f"{_fmt(s.get('ref_kbps'), '.2f')} | {_fmt(s.get('motion_kbps'), '.2f')} | {q} | {s['videos']} |")
-    lines += ["", "## Bjøntegaard deltas (mean of per-sequence values; negative BD-rate = fewer bits)", "",
-              "| model | codec | anchor | quality | BD-rate (%) | BD-quality | videos | status |",
-              "|---|---|---|---|---|---|---|---|"]
-    for b in bd:
-        if b["video"] != "mean":
-            continue
-        lines.append(f"| {b['model']} | {b['codec']} | {b['anchor']} | {b['quality']} | {_fmt(b['bd_rate'], '+.1f')} | "
-                     f"{_fmt(b['bd_quality'], '+.3f')} | {b['videos']} | {b['status']} |")
-    return "\n".join(lines) + "\n"
+    from lab.reports.format import MISSING, fmt, markdown_table
+
+    def num(v, spec: str) -> str:
+        return fmt(v, spec, inf=MISSING)
+
+    points = markdown_table(
+        ["curve", "weights", "level", "kbps", "ref kbps", "motion kbps", *(m.upper() for m in metrics), "videos"],
+        ([s["curve"], s.get("weights") or "", s["level"], num(s["kbps"], ".2f"), num(s.get("ref_kbps"), ".2f"),
+          num(s.get("motion_kbps"), ".2f"), *(num(s.get(m), ".2f" if m == "psnr" else ".4f") for m in metrics),
+          s["videos"]] for s in summary))
+    deltas = markdown_table(
+        ["model", "codec", "anchor", "quality", "BD-rate (%)", "BD-quality", "videos", "status"],
+        ([b["model"], b["codec"], b["anchor"], b["quality"], num(b["bd_rate"], "+.1f"), num(b["bd_quality"], "+.3f"),
+          b["videos"], b["status"]] for b in bd if b["video"] == "mean"))
+    return (f"## Rate–distortion (averaged per sequence, then over sequences)\n\n{points}\n\n"
+            f"## Bjøntegaard deltas (mean of per-sequence values; negative BD-rate = fewer bits)\n\n{deltas}\n")
 
 
 def write_rd_outputs(result: RDResult, out_dir: str | os.PathLike, metrics: Sequence[str] = ("psnr", "ssim")) -> Path:

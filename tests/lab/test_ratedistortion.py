@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from lab.animator import Animator
 from lab.ratedistortion import (
     CODECS,
     ENCODER_OPTIONS,
-    _decodable_nals,
+    _access_units,
     _stream_bits,
     anchor_rd,
     animation_rd,
@@ -120,26 +121,78 @@ def test_bd_rate_refuses_too_few_points_and_disjoint_curves():
         bd_rate(r, q, r, q, method="spline")
 
 
+_BD_CURVES = {  # (anchor rates, anchor PSNR, test rates, test PSNR): kbps and dB of the kind rd.csv holds
+    "h265 vs h264": ([100, 180, 300, 520, 900], [30.1, 32.0, 33.7, 35.2, 36.4],
+                     [80, 150, 260, 450, 800], [30.4, 32.3, 33.9, 35.6, 36.9]),
+    "animation vs anchor, partial overlap": ([6.0, 9.5, 15.0, 24.0, 41.0], [24.1, 25.6, 27.0, 28.9, 30.2],
+                                             [2.1, 2.6, 3.4, 4.9, 7.7, 12.0], [23.0, 24.4, 25.1, 25.9, 26.8, 27.2]),
+    "crossing curves": ([50, 90, 160, 300], [28.0, 30.5, 32.8, 35.0], [40, 100, 170, 260], [27.5, 31.2, 33.0, 34.1]),
+}
+
+
+@pytest.mark.parametrize("method,theirs", [("polyfit", "cubic"), ("pchip", "pchip")])
+@pytest.mark.parametrize("case", sorted(_BD_CURVES))
+def test_bd_rate_and_bd_psnr_match_the_bjontegaard_package(case, method, theirs):
+    """Against the ``bjontegaard`` package (github.com/FAU-LMS/bjontegaard): its "cubic" is VCEG-M33's cubic
+    polynomial fit (our ``polyfit``), its "pchip" the same scipy interpolator as ours, both integrated over the
+    overlap in log10(rate). Same arithmetic on the same numpy/scipy calls, so the tolerance is float round-off
+    (1e-9 relative); the points are given to ours shuffled (it sorts), to the package in rate order."""
+    import bjontegaard
+
+    ra, qa, rt, qt = (np.asarray(x, dtype=float) for x in _BD_CURVES[case])
+    ia, it = np.random.default_rng(0).permutation(len(ra)), np.random.default_rng(1).permutation(len(rt))
+    kw = {"method": theirs, "require_matching_points": False, "min_overlap": 0}
+    ours = bd_rate(ra[ia], qa[ia], rt[it], qt[it], method=method)
+    assert ours == pytest.approx(bjontegaard.bd_rate(ra, qa, rt, qt, **kw), rel=1e-9, abs=1e-9)
+    ours_q = bd_quality(ra[ia], qa[ia], rt[it], qt[it], method=method)
+    assert ours_q == pytest.approx(bjontegaard.bd_psnr(ra, qa, rt, qt, **kw), rel=1e-9, abs=1e-9)
+    assert abs(ours) > 1 and abs(ours_q) > 0.01  # not a trivially zero case
+
+
 # ---------------------------------------------------------------------------------------------- conventional codec
+
+
+def _nal_units(annexb: bytes) -> list[bytes]:
+    """An Annex-B stream split at its start codes (test-side; emulation prevention keeps them out of the units)."""
+    return [u for u in re.split(rb"\x00\x00\x00?\x01", annexb)[1:] if u]
+
+
+def _nal_type(unit: bytes, fmt: str) -> int:
+    return unit[0] & 0x1F if fmt == "h264" else (unit[0] >> 1) & 0x3F
+
+
+def _decode_raw(path, fmt: str) -> np.ndarray:
+    import av
+
+    with av.open(str(path), format=fmt) as c:
+        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
 @pytest.mark.parametrize("codec,fmt", [("libx264", "h264"), ("libx265", "hevc")])
 def test_counted_bits_are_exactly_a_decodable_stream(tmp_path, codec, fmt):
-    """The NAL units counted (parameter sets + slices, no SEI), written as an Annex-B stream with 4-byte start
-    codes, decode to the same frames as the mp4, and the stream's size is the bit count."""
-    import av
-
+    """The NAL units counted (parameter sets + slices, no SEI), as FFmpeg's bitstream filters give them and
+    rewritten with a 4-byte start code each, decode to the same frames as the mp4, and the latter stream's size
+    is the bit count."""
     from datasets.video import read_frames, write_video
 
     frames = _photo(6)
     write_video(tmp_path / "a.mp4", frames, 25, codec=codec, crf=40, options=ENCODER_OPTIONS[codec])
-    name, nals = _decodable_nals(tmp_path / "a.mp4")
+    name, units = _access_units(tmp_path / "a.mp4")
+    assert name == fmt and len(units) == len(frames)  # one access unit per frame
+    nals = _nal_units(b"".join(units))
+    sei, ps = ({6, 9, 12}, {7, 8}) if fmt == "h264" else ({35, 38, 39, 40}, {32, 33, 34})
+    assert not {_nal_type(n, fmt) for n in nals} & sei and {_nal_type(n, fmt) for n in nals[: len(ps)]} == ps
     raw = b"".join(b"\x00\x00\x00\x01" + n for n in nals)
     (tmp_path / "a.raw").write_bytes(raw)
-    with av.open(str(tmp_path / "a.raw"), format=fmt) as c:
-        decoded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
-    np.testing.assert_array_equal(decoded, read_frames(tmp_path / "a.mp4"))
-    assert _stream_bits(tmp_path / "a.mp4")[0] == 8 * len(raw)
+    (tmp_path / "b.raw").write_bytes(b"".join(units))  # FFmpeg's own start codes (3 or 4 bytes)
+    mp4 = read_frames(tmp_path / "a.mp4")
+    decoded = _decode_raw(tmp_path / "a.raw", fmt)
+    np.testing.assert_array_equal(decoded, mp4)
+    np.testing.assert_array_equal(_decode_raw(tmp_path / "b.raw", fmt), mp4)
+    bits, ps_bits, excluded = _stream_bits(tmp_path / "a.mp4")
+    assert bits == 8 * len(raw)
+    assert ps_bits == 8 * sum(len(n) + 4 for n in nals if _nal_type(n, fmt) in ps)
+    assert excluded > 0  # x264's options SEI in the first packet, x265's in the mp4 header
     # encode_video is that chain (write, count, decode). Re-encoding is not bit-exact: at these 64x64 frames the
     # bundled x264, single-threaded (threads=1 lookahead_threads=1 in its own banner), gave 2,480 or 2,504 bits
     # for the same frames in one process (measured 2026-12-01, more often under load), so the re-encode is
@@ -148,6 +201,28 @@ def test_counted_bits_are_exactly_a_decodable_stream(tmp_path, codec, fmt):
     assert abs(coded.bits - 8 * len(raw)) <= 0.02 * 8 * len(raw)
     assert coded.decoded.shape == decoded.shape
     assert abs(mf.psnr(coded.decoded, frames) - mf.psnr(decoded, frames)) < 0.5
+
+
+@pytest.mark.parametrize("codec,fmt", [("libx264", "h264"), ("libx265", "hevc")])
+def test_parameter_sets_count_once_with_several_idr_pictures(tmp_path, codec, fmt):
+    """A key frame every 5 frames: *_mp4toannexb would put the parameter sets before each IDR/IRAP; they are
+    counted once (as the mp4 and x264/x265's own Annex-B output hold them), and the stream still decodes."""
+    from datasets.video import read_frames, write_video
+
+    options = dict(ENCODER_OPTIONS[codec])
+    if codec == "libx264":
+        options["x264-params"] = "keyint=5:min-keyint=5"
+    else:
+        options["x265-params"] += ":keyint=5:min-keyint=5"
+    frames = _photo(16)
+    write_video(tmp_path / "a.mp4", frames, 25, codec=codec, crf=40, options=options)
+    _, units = _access_units(tmp_path / "a.mp4")
+    types = [_nal_type(n, fmt) for n in _nal_units(b"".join(units))]
+    sps, irap = (7, {5}) if fmt == "h264" else (33, set(range(16, 24)))
+    assert types.count(sps) == 1 and sum(t in irap for t in types) == 4  # frames 0, 5, 10, 15
+    (tmp_path / "a.raw").write_bytes(b"".join(units))
+    np.testing.assert_array_equal(_decode_raw(tmp_path / "a.raw", fmt), read_frames(tmp_path / "a.mp4"))
+    assert _stream_bits(tmp_path / "a.mp4")[0] == 8 * sum(len(n) + 4 for n in _nal_units(b"".join(units)))
 
 
 @pytest.mark.parametrize("codec", CODECS)
