@@ -69,16 +69,10 @@ def _numpy_safe_globals() -> list:
     return out
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file (provenance of weights)."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def safe_load(path: str | os.PathLike) -> dict:

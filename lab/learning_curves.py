@@ -79,20 +79,22 @@ def curves_figure(df, statics: dict):
 
 def curves_markdown(df, statics: dict) -> str:
     """The latest point of every run: steps, samples, hours, L1/AKD and their ratio to static at that size."""
-    lines = ["| model | size | steps | samples | train h | CPU h | L1 | L1 / static | AKD | AKD / static | no face |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    from lab.reports.format import markdown_table
+
+    rows = []
     for _, g in df.groupby("run", sort=False):
         r = g.iloc[-1]
         st = statics.get(r["size"]) or {}
         l1r = f"{r['l1'] / st['l1']:.3f}" if st.get("l1") else "–"
         akr = f"{r['akd'] / st['akd']:.3f}" if st.get("akd") and r["akd"] == r["akd"] else "–"
-        lines.append(f"| {r['model']} | {r['size']}² | {int(r['step'])} | {int(r['samples'])} | {r['train_hours']:.2f} "
-                     f"| {r['cpu_hours']:.2f} | {r['l1']:.4f} | {l1r} | {r['akd']:.3f} | {akr} "
-                     f"| {int(r['akd_skipped'])} of {int(r['frames'])} |")
+        rows.append([r["model"], f"{r['size']}²", int(r["step"]), int(r["samples"]), f"{r['train_hours']:.2f}",
+                     f"{r['cpu_hours']:.2f}", f"{r['l1']:.4f}", l1r, f"{r['akd']:.3f}", akr,
+                     f"{int(r['akd_skipped'])} of {int(r['frames'])}"])
     for size, st in sorted(statics.items()):
-        sub = st["subset"]
-        lines.append(f"| static | {size}² | – | – | – | – | {st['l1']:.4f} | 1 | {st['akd']:.3f} | 1 "
-                     f"| {st['akd_skipped']} of {st['frames']} |")
+        rows.append(["static", f"{size}²", "–", "–", "–", "–", f"{st['l1']:.4f}", 1, f"{st['akd']:.3f}", 1,
+                     f"{st['akd_skipped']} of {st['frames']}"])
+    lines = [markdown_table(["model", "size", "steps", "samples", "train h", "CPU h", "L1", "L1 / static", "AKD",
+                             "AKD / static", "no face"], rows, align="l" + "r" * 10)]
     sub = next(iter(statics.values()))["subset"] if statics else None
     if sub:
         lines.append("")
