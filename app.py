@@ -16,6 +16,7 @@ from lab.composition import COMPOSITION_METHODS
 from lab.conference import GATE_MODES
 from lab.registry import list_animators
 from lab.ui import handlers as h
+from lab.ui import live as live_ui
 
 DEFAULT_MODELS = ["static", "ultralight"]
 BATCH_METRICS = ["l1", "akd", "aed", "psnr", "ssim", "lpips"]
@@ -238,6 +239,8 @@ def build_demo() -> gr.Blocks:
             _animate_tab(names)
         with gr.Tab("Conference"):
             _conference_tab(names)
+        with gr.Tab("Live"):
+            live_ui.live_tab(names)
         with gr.Tab("Rate–distortion"):
             _rd_tab(names)
         with gr.Tab("Failures"):
