@@ -1,4 +1,4 @@
-"""Batch metric reports (mirrors lab/reports.py) and ``facelab report`` (lab/commands/report.py).
+"""Batch metric reports (mirrors lab/reports/) and ``facelab report`` (lab/commands/report.py).
 
 One real evaluation run (``static`` vs randomly initialised ``ultralight`` on two demo clips of 4 and 2
 frames; L1, PSNR, SSIM and the dlib AKD/AED) is built once; every number the report shows is checked against
@@ -162,6 +162,80 @@ def _parse(path: Path) -> _Page:
     page.close()
     assert page.errors == [] and page.stack == [], (page.errors[:3], page.stack)
     return page
+
+
+class _Digest(_Page):
+    """What a report page says, markup aside: section titles, captions, paragraphs (not the dated ``meta`` line),
+    every table's body rows (in page order), figure ids, gallery captions and the provenance blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: dict[str, list] = {"h2": [], "caption": [], "p": [], "tbody": [], "figures": [], "figcaption": [],
+                                     "pre": []}
+        self._grab: tuple[str, list[str]] | None = None
+        self._rows: list[list[str]] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        super().handle_starttag(tag, attrs)
+        a = dict(attrs)
+        if tag in ("h2", "caption", "pre", "figcaption") or (tag == "p" and a.get("class") != "meta"):
+            self._grab = (tag, [])
+        elif tag == "tbody":
+            self._rows = []
+        elif tag == "tr" and self._rows is not None:
+            self._rows.append([])
+        if a.get("id", "").startswith("fig-"):
+            self.out["figures"].append(a["id"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._rows is not None and self._cell is not None:
+            self._rows[-1].append(" ".join("".join(self._cell).split()))
+        super().handle_endtag(tag)
+        if self._grab and tag == self._grab[0]:
+            self.out[tag].append(" ".join("".join(self._grab[1]).split()))
+            self._grab = None
+        elif tag == "tbody" and self._rows is not None:
+            self.out["tbody"].append(self._rows)
+            self._rows = None
+
+    def handle_data(self, data):
+        super().handle_data(data)
+        if self._grab:
+            self._grab[1].append(data)
+
+
+def html_digest(path: Path) -> dict[str, list]:
+    """:class:`_Digest` of a report page, plus its images (data URLs shortened to their hash)."""
+    import hashlib
+
+    page = _Digest()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.errors == [] and page.stack == [], (page.errors[:3], page.stack)
+    return {**page.out, "img": [hashlib.sha256(src.encode()).hexdigest()[:16] for src in page.imgs]}
+
+
+OLD_RUN = Path(__file__).parent / "data" / "old_run"
+OLD_REPORT = Path(__file__).parent / "data" / "old_run_report"
+
+
+def test_an_old_run_folder_reports_as_it_did(tmp_path):
+    """Run folders in the formats facelab wrote before lab/reports.py became the package lab/reports/ (an
+    evaluation of static and random-init ultralight on two demo clips, hand-made RD and failure files as in
+    ``extra_run``, a cross-identity table), and what that lab/reports.py (commit 890dd6b) made of them: the same
+    CSV tables and ``table2.md`` byte for byte, and a page that says the same (report_html.json: sections,
+    captions, notes, every table's body cells, figures, images; the markup itself may differ)."""
+    runs = [OLD_RUN / "eval", OLD_RUN / "rd_fail", OLD_RUN / "cross"]
+    files = write_report(runs, tmp_path / "rep", title="old run", png=False, data_root=tmp_path / "no-data")
+    want = sorted(p.name for p in OLD_REPORT.glob("*.csv"))
+    assert sorted(p.name for p in files.tables.values()) == want
+    for name in [*want, "table2.md"]:
+        assert (tmp_path / "rep" / name).read_text() == (OLD_REPORT / name).read_text(), name
+    old = json.loads((OLD_REPORT / "report_html.json").read_text())
+    new = html_digest(files.html)
+    for key in old:  # table2's two header rows changed (Styler column groups): its body rows are compared
+        assert new[key] == old[key], key
+    assert old["tbody"][0][0][2].startswith("∞ (exact copy in 2 of 5 frames") and old["img"] and old["figures"]
 
 
 def _pooled_reference(per_frame: pd.DataFrame) -> pd.DataFrame:
