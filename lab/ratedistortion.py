@@ -16,7 +16,8 @@ Berlin0610/Awesome-Generative-Face-Video-Coding, ``Software/``):
   lengths: x264/x265 defaults, keyint 250) at low-rate CRFs or target bit rates.
 * **Rate** ``kbps = bits / 1000 / (frames / fps)``. Bits of an H.264/H.265 stream (:func:`encode_video`) are
   those a decoder needs: the parameter sets (SPS/PPS, and VPS for HEVC, which an mp4 keeps in its header)
-  plus every slice NAL unit, each with a 4-byte length/start code; **SEI NAL units are left out**. Reason,
+  plus every slice NAL unit, each with a 4-byte length/start code (the units as FFmpeg's bitstream filters
+  ``h264_mp4toannexb``/``hevc_mp4toannexb`` and ``filter_units`` give them); **SEI NAL units are left out**. Reason,
   measured with PyAV 18 (FFmpeg 8) on 256×256 frames: x264 puts a ~681-byte SEI holding its version and
   options into the first packet (5.4 kbit: two thirds of the packet of a CRF-51 intra frame, 6.8 kbps
   over a 0.8 s clip), and x265 puts its own SEI and the parameter sets into the mp4 header, where
