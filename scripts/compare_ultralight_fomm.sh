@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The comparison issue #7 asks for: static vs ultralight vs FOMM on the test split of the shared data, in
-# self-reenactment (source = frame 0), Table 2 format, with ultralight ÷ FOMM ratios against the paper's claim
-# (within 5 % L1, 8 % AKD, 10 % AED) and the efficiency table (params, MACs, CPU latency) beside it.
+# Table 2 of the equal-budget comparison (issues 7 and 11): static vs ultralight vs FOMM on the test split of
+# the shared data, in self-reenactment (source = frame 0), with ultralight ÷ FOMM ratios against the paper's
+# claim (within 5 % L1, 8 % AKD, 10 % AED), LPIPS where its AlexNet weights exist, and the efficiency table
+# (params, MACs, CPU latency) beside it.
 #
 #   bash scripts/compare_ultralight_fomm.sh ULTRALIGHT_WEIGHTS FOMM_WEIGHTS OUT_DIR [MAX_FRAMES]
 #
-# Weights: the fp16 .safetensors files the GPU runs return (scripts/gpu_train.sh), or "default" (the
-# model's own file / random init, labelled so). MAX_FRAMES caps frames per clip (a documented subset; the
+# Weights: an fp16 .safetensors file, a training run folder (its newest checkpoint is exported to
+# OUT_DIR/weights/MODEL.safetensors first, e.g. ~/.cache/facelab/runs/cpu-256/fomm: FOMM trained at the same
+# budget as ultralight by scripts/cpu_train.sh), or "default" (the model's own file / seeded random init,
+# labelled so; every row carries its weights_id). MAX_FRAMES caps frames per clip (a documented subset; the
 # whole split is 16 clips, 4,040 frames: about 1 s per frame per model on a 2-core CPU). Resumable: rerun
 # the same command after an interruption. Writes OUT_DIR/eval (per-frame CSV, Table 2, provenance),
 # OUT_DIR/report (report.html, CSVs, PNGs) and OUT_DIR/efficiency.txt.
@@ -18,12 +21,28 @@ MAX=${4:-}
 FACELAB=${FACELAB:-.venv/bin/facelab}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$OUT"
-args=(--models static,ultralight,fomm --out "$OUT/eval" --metrics l1,akd,aed,psnr,ssim)
-[ "$UL" != default ] && args+=(--checkpoint "ultralight=$UL")
-[ "$FOMM" != default ] && args+=(--checkpoint "fomm=$FOMM")
+weights() {  # MODEL SPEC -> a weights file ("" for default)
+  if [ "$2" = default ]; then echo ""
+  elif [ -d "$2" ]; then
+    mkdir -p "$OUT/weights"
+    "$FACELAB" export-weights "$2" "$OUT/weights/$1.safetensors" >&2
+    echo "$OUT/weights/$1.safetensors"
+  else echo "$2"; fi
+}
+UL=$(weights ultralight "$UL")
+FOMM=$(weights fomm "$FOMM")
+metrics=l1,akd,aed,psnr,ssim
+if "$PY" -c "from metrics.weights import find_weight_file; find_weight_file('alexnet-owt-7be5be79.pth', 'LPIPS AlexNet')" 2>/dev/null; then
+  metrics=$metrics,lpips
+else
+  echo "LPIPS left out: alexnet-owt-7be5be79.pth is in none of the weights folders (\$FACELAB_WEIGHTS, \$TORCH_HOME/hub/checkpoints)" >&2
+fi
+args=(--models static,ultralight,fomm --out "$OUT/eval" --metrics "$metrics")
+[ -n "$UL" ] && args+=(--checkpoint "ultralight=$UL")
+[ -n "$FOMM" ] && args+=(--checkpoint "fomm=$FOMM")
 [ -n "$MAX" ] && args+=(--max-frames "$MAX")
 "$FACELAB" evaluate "${args[@]}"
-"$FACELAB" report "$OUT/eval" --out "$OUT/report" --reference-model fomm --title "ultralight vs FOMM (issue 7)"
+"$FACELAB" report "$OUT/eval" --out "$OUT/report" --reference-model fomm --title "ultralight vs FOMM at an equal training budget"
 "$FACELAB" efficiency --models ultralight,fomm | tee "$OUT/efficiency.txt"
 "$PY" - "$OUT/report/table2.csv" <<'PY'
 import sys
