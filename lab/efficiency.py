@@ -114,3 +114,87 @@ def efficiency_table(costs: list[PartCost], reference: str = "fomm") -> list[dic
             r["x_faster"] = base.latency_ms / c.latency_ms if base.latency_ms and c.latency_ms else None
         rows.append(r)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------------- runtimes
+#: issue 14's acceptance figures (2-core CPU): encoder speed-ups, render time and speed-up
+TARGETS = {"encoder_x_vs_fomm_eager": 92.0, "encoder_x_vs_fomm_same_runtime": 20.0, "render_ms": 82.0,
+           "render_x_vs_fomm_same_runtime": 3.7}
+
+
+def time_call(fn: Callable[[], object], min_run_time: float = 1.0, warmup: int = 3, min_runs: int = 5) -> float:
+    """Median milliseconds of ``fn()`` over repeated calls (after ``warmup`` calls) for ``min_run_time`` seconds."""
+    import time
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < min_run_time or len(times) < min_runs:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(sorted(times)[len(times) // 2])
+
+
+def runtime_costs(animator: Animator, modes: list[tuple[str, str]], threads: int | None = None,
+                  min_run_time: float = 1.0, seed: int = 0, parts: tuple[str, ...] = ("encoder", "render", "decoder"),
+                  wrap_kwargs: dict | None = None) -> list[dict]:
+    """Latency of ``animator`` per 256² frame in each ``(runtime, precision)`` mode (:mod:`lab.deploy.runtimes`).
+
+    Parts: ``encoder`` (extract_motion of one frame), ``render`` (per frame, source state cached),
+    ``decoder`` (encode_source + render). Denormal floats are flushed to zero in every runtime while timing
+    (randomly initialised weights can produce them, and they cost an x86 core ~100× per operation).
+
+    Returns:
+        rows ``{model, part, runtime, precision, ms, fps, threads}``.
+    """
+    from lab.deploy.runtimes import wrap_animator
+
+    g = torch.Generator().manual_seed(seed)
+    h, w = animator.input_size
+    src = torch.rand(1, 3, h, w, generator=g)
+    drv = torch.rand(1, 3, h, w, generator=g)
+    rows = []
+    torch.set_flush_denormal(True)
+    try:
+        for runtime, precision in modes:
+            m = wrap_animator(animator, runtime, precision, threads, **(wrap_kwargs or {}))
+            with torch.no_grad():
+                state, ms = m.encode_source(src), m.extract_motion(src)
+                md = m.extract_motion(drv)
+            fns = {"encoder": lambda m=m: m.extract_motion(drv),
+                   "render": lambda m=m, s=state, a=ms, b=md: m.render(s, a, b),
+                   "decoder": lambda m=m, a=ms, b=md: m.render(m.encode_source(src), a, b)}
+            for part in parts:
+                with torch.no_grad():
+                    ms_ = time_call(fns[part], min_run_time)
+                rows.append({"model": animator.name, "part": part, "runtime": runtime, "precision": precision,
+                             "ms": ms_, "fps": 1000 / ms_, "threads": threads or torch.get_num_threads()})
+    finally:
+        torch.set_flush_denormal(False)  # PyTorch's default
+    return rows
+
+
+def runtime_table(rows: list[dict], reference: str = "fomm") -> tuple[list[dict], dict]:
+    """Rows with ratios to ``reference`` and a summary against :data:`TARGETS`.
+
+    ``x_vs_ref_same`` = reference ms / this ms on the same runtime and precision; ``x_vs_ref_eager`` =
+    reference's eager fp32 PyTorch ms / this ms. The summary takes the fastest row of each other model's
+    encoder and render.
+    """
+    ref = {(r["part"], r["runtime"], r["precision"]): r["ms"] for r in rows if r["model"] == reference}
+    out = []
+    for r in rows:
+        same = ref.get((r["part"], r["runtime"], r["precision"]))
+        eager = ref.get((r["part"], "torch", "fp32"))
+        out.append({**r, "x_vs_ref_same": same / r["ms"] if same else None,
+                    "x_vs_ref_eager": eager / r["ms"] if eager else None})
+    summary = {}
+    for model in sorted({r["model"] for r in out if r["model"] != reference}):
+        for part in ("encoder", "render"):
+            cand = [r for r in out if r["model"] == model and r["part"] == part]
+            if cand:
+                best = min(cand, key=lambda r: r["ms"])
+                summary[(model, part)] = best
+    return out, summary

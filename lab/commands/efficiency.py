@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch threads for latency (default: torch's)")
     p.add_argument("--min-run-time", type=float, default=2.0, help="seconds of timing per measurement")
     p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    p.add_argument("--runtime", choices=("torch", "onnxruntime", "openvino", "all"),
+                   help="time encoder and render (cached source) per 256² frame in this inference runtime (all: each "
+                   "one), with the models' own weights, instead of Table 1 (lab/deploy/runtimes.py)")
+    p.add_argument("--precision", default="all", choices=("fp32", "bf16", "int8", "all"),
+                   help="with --runtime: precision (all: each one the runtime supports on this CPU)")
     p.set_defaults(func=run)
 
 
@@ -38,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.runtime:
+        return run_runtimes(args)
     costs = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         costs += animator_costs(create_animator(name), latency=not args.no_latency, min_run_time=args.min_run_time)
@@ -73,3 +80,62 @@ def _fmt(row: dict, key: str, fmt: str) -> str:
 
 def _si(x: float) -> str:
     return f"{x / 1e9:.2f} G" if x >= 1e9 else f"{x / 1e6:.2f} M"
+
+
+def run_runtimes(args: argparse.Namespace) -> int:
+    from lab.animate import load_animator
+    from lab.deploy.runtimes import RUNTIMES, supported_precisions
+    from lab.efficiency import runtime_costs, runtime_table
+
+    runtimes = RUNTIMES if args.runtime == "all" else (args.runtime,)
+    precisions = ("fp32", "bf16", "int8") if args.precision == "all" else (args.precision,)
+    modes, skipped = [], []
+    for rt in runtimes:
+        support = supported_precisions(rt)
+        for pr in precisions:
+            (skipped.append(f"{rt} {pr}: {support[pr]}") if support[pr] else modes.append((rt, pr)))
+    if not modes:
+        raise ValueError("nothing to time: " + "; ".join(skipped))
+    ref_modes = list(modes) if ("torch", "fp32") in modes else [("torch", "fp32"), *modes]
+    rows, weights = [], {}
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        la = load_animator(name)
+        weights[name] = la.weights
+        rows += runtime_costs(la.model, ref_modes if name == args.reference else modes, threads=args.threads,
+                              min_run_time=args.min_run_time)
+    table, summary = runtime_table(rows, reference=args.reference)
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    print(format_runtime_table(table, summary, args.reference, weights, skipped))
+    return 0
+
+
+def format_runtime_table(rows: list[dict], summary: dict, reference: str, weights: dict, skipped: list[str]) -> str:
+    from lab.efficiency import TARGETS
+
+    head = f"{'model':<12} {'part':<8} {'runtime':<12} {'prec':<5} {'ms':>9} {'frames/s':>9} " \
+           f"{'x vs ' + reference + ' same':>15} {'x vs ' + reference + ' eager fp32':>21}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['model']:<12} {r['part']:<8} {r['runtime']:<12} {r['precision']:<5} {r['ms']:>9.2f} "
+                     f"{r['fps']:>9.1f} {_fmt(r, 'x_vs_ref_same', '{:.1f}x'):>15} "
+                     f"{_fmt(r, 'x_vs_ref_eager', '{:.1f}x'):>21}")
+    lines.append(f"per 256² frame, median of repeated calls, {rows[0]['threads']} threads; 'render' = per frame "
+                 f"with the source state cached, 'decoder' = encode_source + render; weights: "
+                 + ", ".join(f"{k} {v}" for k, v in weights.items()))
+    for (model, part), best in summary.items():
+        mode = f"{best['runtime']} {best['precision']}"
+        if part == "encoder":
+            lines.append(f"fastest {model} encoder: {best['ms']:.2f} ms ({mode}) = "
+                         f"{_fmt(best, 'x_vs_ref_eager', '{:.1f}x')} {reference} eager fp32 "
+                         f"(target {TARGETS['encoder_x_vs_fomm_eager']:g}x), {_fmt(best, 'x_vs_ref_same', '{:.1f}x')} "
+                         f"{reference} on {mode} (target {TARGETS['encoder_x_vs_fomm_same_runtime']:g}x)")
+        else:
+            lines.append(f"fastest {model} render: {best['ms']:.1f} ms ({mode}; "
+                         f"target <= {TARGETS['render_ms']:g} ms), "
+                         f"{_fmt(best, 'x_vs_ref_same', '{:.1f}x')} {reference} on {mode} "
+                         f"(target {TARGETS['render_x_vs_fomm_same_runtime']:g}x)")
+    if skipped:
+        lines.append("not run here: " + "; ".join(skipped))
+    return "\n".join(lines)

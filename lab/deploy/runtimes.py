@@ -8,10 +8,10 @@ then run by one of:
 ``torch``
     eager PyTorch, the animator itself (``bf16``: CPU autocast).
 ``onnxruntime``
-    ONNX Runtime's CPU provider, every graph optimisation on (``ORT_ENABLE_ALL``).
+    ONNX Runtime's CPU provider, every graph optimisation on (``ORT_ENABLE_ALL``), denormals as zero.
 ``openvino``
-    OpenVINO's CPU plugin, latency hint, one stream; ``bf16`` sets its inference-precision hint to bf16
-    (offered where the CPU has bf16: OpenVINO's ``OPTIMIZATION_CAPABILITIES``), ``fp32`` pins f32.
+    OpenVINO's CPU plugin, latency hint, one stream, denormals as zero; ``bf16`` sets its inference-precision
+    hint to bf16 (offered where the CPU has bf16: OpenVINO's ``OPTIMIZATION_CAPABILITIES``), ``fp32`` pins f32.
 
 Precisions: ``fp32``; ``bf16`` (torch, openvino; ONNX Runtime's CPU provider has no bf16 kernels); ``int8``
 (onnxruntime, openvino): NNCF post-training quantisation of the per-frame graphs (encoder, render) calibrated
@@ -222,7 +222,7 @@ class _OrtGraph:
     def __init__(self, path: Path, threads: int | None) -> None:
         from lab.export import onnx_session
 
-        self.session = onnx_session(path, threads)
+        self.session = onnx_session(path, threads, denormal_as_zero=True)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
 
@@ -235,7 +235,7 @@ class _OvGraph:
         import openvino as ov
 
         core = _ov_core()
-        config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+        config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "CPU_DENORMALS_OPTIMIZATION": True,
                   "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
@@ -281,6 +281,14 @@ class RuntimeAnimator(Animator):
     def __repr__(self) -> str:
         return f"RuntimeAnimator({self.name}, runtime={self.runtime}, precision={self.precision}, " \
                f"threads={self.threads})"
+
+    @property
+    def quality(self) -> dict | None:
+        """The measured quality cost of this mode for these weights (:func:`lab.deploy.quality.recorded_costs`:
+        ``l1``, ``akd``, ``l1_change`` vs fp32 PyTorch, ``lossy``), or None when none is recorded."""
+        from lab.deploy.quality import recorded_costs
+
+        return recorded_costs(self.base).get((self.runtime, self.precision))
 
     @property
     def description(self) -> str:

@@ -1,0 +1,172 @@
+"""Inference runtimes (lab/deploy): errors name the choices, the export rewrites are exact, every runtime's fp32
+output is PyTorch's within a measured tolerance, and the lossy modes stay within the quality cost they report.
+
+Tolerances (fp32), measured with the trained ultralight on real test frames, under the default CPU capability,
+``ATEN_CPU_CAPABILITY=avx2`` and ``OMP_NUM_THREADS=1`` alike: keypoints and Jacobians differ from PyTorch by at
+most 1e-6 (ONNX Runtime and OpenVINO sum in another order); rendered frames by at most 5e-5 with a mean of
+1e-6 — the output samples the source at the flow, so a coordinate that moves by a few ulps moves a value by
+ulps × 127.5 px × the image gradient at a sharp edge. The asserted bounds are 10x those (keypoints 1e-5; frames
+max 1e-3 as tests/lab/test_export.py, mean 1e-5): far below any visible difference, far above float noise.
+No test here is timed (speed is benchmarks/bench_runtimes.py's).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lab.deploy import runtimes
+from lab.deploy.runtimes import RUNTIMES, available_runtimes, supported_precisions, wrap_animator
+from lab.registry import create_animator
+
+
+@pytest.fixture(scope="module")
+def random_ultralight():
+    torch.manual_seed(0)
+    model = create_animator("ultralight").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight)
+    return model
+
+
+def test_runtime_names_and_availability():
+    avail = available_runtimes()
+    assert tuple(avail) == RUNTIMES and avail["torch"] is None
+    for rt in RUNTIMES:
+        assert set(supported_precisions(rt)) == {"fp32", "bf16", "int8"}
+    assert supported_precisions("onnxruntime")["bf16"]  # a reason: ORT's CPU provider has no bf16 kernels
+
+
+def test_bad_names_raise_with_the_choices(random_ultralight):
+    with pytest.raises(ValueError, match="onnxruntime.*openvino"):
+        wrap_animator(random_ultralight, "tensorrt")
+    with pytest.raises(ValueError, match="fp32.*bf16.*int8"):
+        wrap_animator(random_ultralight, "torch", "fp16")
+    with pytest.raises(ValueError, match="no bf16 kernels"):
+        wrap_animator(random_ultralight, "onnxruntime", "bf16")
+    with pytest.raises(ValueError, match="int8 runs through"):
+        wrap_animator(random_ultralight, "torch", "int8")
+
+
+def test_missing_runtime_names_the_package(random_ultralight, monkeypatch):
+    reasons = {**available_runtimes(), "openvino": "openvino is not installed (openvino): pip install openvino"}
+    monkeypatch.setattr(runtimes, "available_runtimes", lambda: reasons)
+    with pytest.raises(runtimes.RuntimeUnavailable, match="pip install openvino"):
+        wrap_animator(random_ultralight, "openvino")
+
+
+def test_antialias_resize_as_conv_is_exact():
+    from lab.deploy.rewrites import ConvAntialiasResize
+
+    x = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    want = F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=False, antialias=True)
+    got = ConvAntialiasResize(3, (256, 256), 0.25)(x)
+    assert got.shape == want.shape and float((got - want).abs().max()) < 1e-6
+    with pytest.raises(ValueError):
+        ConvAntialiasResize(3, (255, 256), 0.25)
+
+
+@pytest.mark.parametrize("name", ["ultralight", "fomm"])
+def test_deploy_copy_computes_the_same_and_leaves_the_model_alone(name):
+    from baselines.fomm.blocks import AntiAliasInterpolation2d
+    from lab.deploy.rewrites import StridedAntiAlias, deploy_copy
+
+    torch.manual_seed(0)
+    model = create_animator(name).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight)
+    keys = list(model.state_dict())
+    copy = deploy_copy(model)
+    assert any(isinstance(m, StridedAntiAlias) for m in copy.modules())
+    assert not any(isinstance(m, AntiAliasInterpolation2d) for m in copy.modules())
+    assert list(model.state_dict()) == keys  # the model itself is untouched
+    g = torch.Generator().manual_seed(1)
+    src, drv = torch.rand(1, 3, 256, 256, generator=g), torch.rand(2, 3, 256, 256, generator=g)
+    with torch.no_grad():
+        ms, md = model.extract_motion(src), model.extract_motion(drv)
+        md2 = copy.extract_motion(drv)
+        for k in md:
+            assert float((md[k] - md2[k]).abs().max()) < 1e-5
+        md["jacobian"] = md["jacobian"] + 0.3 * torch.randn(md["jacobian"].shape, generator=g)  # a real 2x2 product
+        want = model.render(model.encode_source(src), ms, md)
+        got = copy.render(copy.encode_source(src), ms, md)
+    assert float((want - got).abs().max()) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The shipped trained ultralight (skips without it), with an export cache of this module's own."""
+    from pathlib import Path
+
+    from lab.animate import load_animator
+    from lab.models.ultralight.model import WEIGHTS_FILE
+
+    if not (Path(__file__).resolve().parents[2] / WEIGHTS_FILE).is_file():
+        pytest.skip(f"{WEIGHTS_FILE} is not in this checkout")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACELAB_SHIPPED_WEIGHTS", "1")
+        mp.setenv("FACELAB_WEIGHTS", "/nonexistent")
+        mp.setenv("FACELAB_DEPLOY_CACHE", str(tmp_path_factory.mktemp("deploy")))
+        la = load_animator("ultralight")
+        assert la.weights.startswith("trained:"), la.weights
+        yield la.model
+
+
+@pytest.fixture(scope="module")
+def real_frames(data_root):
+    """Frames 0, 4, 8 of the first test clip of the shared data set, as (3, 3, 256, 256) floats."""
+    from lab.animate import to_tensor
+    from lab.train.data import iter_videos
+
+    video = next(iter_videos(data_root, split="test", frame_shape=(256, 256, 3), max_frames_per_video=9))
+    return to_tensor(video.frames[[0, 4, 8]])
+
+
+def _outputs(model, frames):
+    with torch.no_grad():
+        src = frames[:1]
+        state, ms = model.encode_source(src), model.extract_motion(src)
+        md = model.extract_motion(frames[1:])
+        return md, model.render(state, ms, md)
+
+
+@pytest.mark.slow
+@pytest.mark.data
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_fp32_runtime_equals_pytorch_on_real_frames(trained, real_frames, runtime):
+    if available_runtimes()[runtime]:
+        pytest.skip(available_runtimes()[runtime])
+    want_motion, want = _outputs(trained, real_frames)
+    wrapped = wrap_animator(trained, runtime, "fp32", threads=2)
+    assert wrapped.name == "ultralight" and wrapped.description == f"{runtime} fp32"
+    got_motion, got = _outputs(wrapped, real_frames)
+    for k in want_motion:
+        assert float((got_motion[k] - want_motion[k]).abs().max()) < 1e-5, k
+    diff = (got - want).abs()
+    assert float(diff.max()) < 1e-3 and float(diff.mean()) < 1e-5
+    assert float((want[0] - want[1]).abs().mean()) > 1e-3  # the frames differ: the check is not vacuous
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_lossy_modes_stay_within_their_reported_cost(trained, real_frames):
+    """bf16 and int8 differ from fp32 PyTorch by at most twice the mean |difference| recorded with their quality
+    cost (lab/deploy/quality.json, measured on 160 held-out frames by benchmarks/bench_runtimes.py --quality)."""
+    from lab.deploy.quality import recorded_costs
+
+    costs = recorded_costs(trained)
+    if not costs:
+        pytest.skip("no quality cost recorded for these weights")
+    _, want = _outputs(trained, real_frames)
+    checked = 0
+    for (runtime, precision), cost in costs.items():
+        if precision == "fp32" or supported_precisions(runtime)[precision]:
+            continue
+        _, got = _outputs(wrap_animator(trained, runtime, precision, threads=2), real_frames)
+        err = float((got - want).abs().mean())
+        assert err <= 2 * cost["l1_to_fp32"], (runtime, precision, err, cost)
+        checked += 1
+    assert checked
