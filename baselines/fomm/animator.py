@@ -129,6 +129,8 @@ class FOMMAnimator(Animator):
 
     name = "fomm"
     input_size = (256, 256)
+    #: left out of fp16 inference files (lab.checkpoint.save_inference_weights); the loader keeps its own values
+    training_only_prefixes = ("discriminator.",)
     info = AnimatorInfo(
         name="fomm",
         description="First Order Motion Model: sparse keypoints with local affine Jacobians, occlusion-aware "

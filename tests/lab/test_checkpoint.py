@@ -159,3 +159,28 @@ def test_reason_lists_a_few_wrong_keys(tmp_path):
     torch.save({"model": {"conv.weight": 1}}, p)  # a value that is not a tensor: refused, not an AttributeError
     with pytest.raises(CheckpointError, match="not tensors"):
         load_animator_weights(Tiny(), p)
+
+
+def test_fomm_inference_file_leaves_out_the_discriminator_and_loads_back(tmp_path):
+    """FOMM's fp16 inference file (an equal-budget run's export) holds the generator and keypoint detector only
+    (59.8 M parameters, 120 MB); loading it keeps the model's own discriminator."""
+    from safetensors import safe_open
+
+    from baselines.fomm.animator import FOMMAnimator
+    from lab.checkpoint import load_animator_weights, save_inference_weights
+
+    torch.manual_seed(0)
+    a = FOMMAnimator()
+    p = save_inference_weights(a, tmp_path / "fomm.safetensors", meta={"model": "fomm"})
+    with safe_open(str(p), "pt") as f:
+        keys = list(f.keys())
+    assert keys and not any(k.startswith("discriminator.") for k in keys)
+    assert {k.split(".")[0] for k in keys} == {"generator", "kp_detector"}
+    torch.manual_seed(1)
+    b = FOMMAnimator()
+    disc = {k: v.clone() for k, v in b.state_dict().items() if k.startswith("discriminator.")}
+    load_animator_weights(b, p)
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in keys:
+        assert torch.equal(sb[k], sa[k].half().to(sb[k].dtype)), k
+    assert all(torch.equal(sb[k], v) for k, v in disc.items())
