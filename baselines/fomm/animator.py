@@ -21,13 +21,11 @@ Configs are FOMM-format YAML files (``dataset_params``, ``model_params``, ``trai
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
 from torch import Tensor, nn
 
 from baselines.fomm.discriminator import MultiScaleDiscriminator
@@ -42,7 +40,7 @@ from lab.checkpoint import (
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import deep_merge
+from lab.config import load_model_config
 from lab.objective import Objective
 from lab.registry import register_animator
 
@@ -83,33 +81,9 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
         ValueError: no ``model_params`` with the three network sections.
         TypeError: an override keyword that is not a ``model_params`` section, or not a dict.
     """
-    if config is None:
-        config = "vox-256"
-    if isinstance(config, Mapping):
-        cfg = copy.deepcopy(dict(config))
-        origin = "<dict>"
-    else:
-        p = Path(config).expanduser()
-        if not p.is_file():
-            packaged = CONFIG_DIR / (p.name if p.suffix == ".yaml" else p.name + ".yaml")
-            if p.parent != Path(".") or not packaged.is_file():
-                raise FileNotFoundError(f"FOMM config not found: {config} (packaged: {', '.join(list_configs())})")
-            p = packaged
-        cfg = yaml.safe_load(p.read_text())
-        origin = str(p)
-        if not isinstance(cfg, dict):
-            raise ValueError(f"{p}: a FOMM config holds a mapping at the top level")
-    mp = cfg.get("model_params")
-    missing = [s for s in MODEL_SECTIONS[:3] if not isinstance((mp or {}).get(s), Mapping)]
-    if missing:
-        raise ValueError(f"config {origin}: model_params lacks {', '.join(missing)} (FOMM YAML layout expected)")
-    for key, value in model_params_overrides.items():
-        if key not in MODEL_SECTIONS:
-            raise TypeError(f"unknown FOMM override '{key}': use one of {', '.join(MODEL_SECTIONS)} (a dict each)")
-        if not isinstance(value, Mapping):
-            raise TypeError(f"FOMM override '{key}' must be a dict merged into model_params.{key}")
-        cfg["model_params"] = deep_merge(cfg["model_params"], {key: value})
-    return cfg
+    return load_model_config(config, default="vox-256", what="FOMM", packaged_dir=CONFIG_DIR,
+                             required_sections=MODEL_SECTIONS[:3], override_sections=MODEL_SECTIONS,
+                             overrides=model_params_overrides)
 
 
 @register_animator

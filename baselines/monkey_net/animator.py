@@ -16,13 +16,11 @@ carry the same non-commercial terms).
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-import yaml
 from torch import Tensor
 
 from baselines.monkey_net.blocks import matrix_inverse
@@ -37,7 +35,7 @@ from lab.checkpoint import (
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import deep_merge
+from lab.config import deep_merge, load_model_config
 from lab.registry import register_animator
 
 __all__ = [
@@ -79,28 +77,11 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
         A new dict (the input is not modified).
 
     Raises:
-        ValueError: no ``model_params`` section, or an override that is not a ``model_params`` section.
+        FileNotFoundError: no such file; ValueError: no ``model_params`` section; TypeError: an override that is
+        not a ``model_params`` section, or not a dict (:func:`lab.config.load_model_config`).
     """
-    if config is None:
-        config = DEFAULT_CONFIG
-    if isinstance(config, Mapping):
-        cfg = copy.deepcopy(dict(config))
-    else:
-        with open(config, encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("model_params"), Mapping):
-        raise ValueError(f"Monkey-Net config {config!s:.200}: no 'model_params' section (official YAML layout)")
-    unknown = [k for k in model_params_overrides if k not in MODEL_SECTIONS]
-    if unknown:
-        raise ValueError(
-            f"unknown override(s) {', '.join(unknown)}: pass model_params sections ({', '.join(MODEL_SECTIONS)}), "
-            "or a full config for the other sections"
-        )
-    for section, values in model_params_overrides.items():
-        if not isinstance(values, Mapping):
-            raise ValueError(f"override {section} must be a dict of keys to replace, got {type(values).__name__}")
-    cfg["model_params"] = deep_merge(cfg["model_params"], model_params_overrides)
-    return cfg
+    return load_model_config(config, default=DEFAULT_CONFIG, what="Monkey-Net", override_sections=MODEL_SECTIONS,
+                             overrides=model_params_overrides)
 
 
 def _convex_hull_area(points: Tensor) -> float:

@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
 from torch import Tensor, nn
 
 from baselines.x2face.model import UnwrappedFaceWeightedAverage
@@ -25,7 +24,7 @@ from lab.checkpoint import (
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import deep_merge
+from lab.config import load_model_config
 from lab.registry import register_animator
 
 __all__ = ["X2FaceAnimator", "load_config", "load_official_state_dict", "CONFIG_PATH"]
@@ -36,10 +35,7 @@ OFFICIAL_CODE = "oawiles/X2Face@cecfbfaa4c820293cbbb1978c3ddb247f67f3af8"
 
 def load_config(config: str | os.PathLike | Mapping | None = None, inner_nc: int | None = None) -> dict:
     """The packaged ``x2face-256.yaml`` deep-merged with ``config`` (a YAML path or a mapping) and ``inner_nc``."""
-    cfg = yaml.safe_load(CONFIG_PATH.read_text())
-    if config is not None:
-        user = yaml.safe_load(Path(config).read_text()) if isinstance(config, (str, os.PathLike)) else config
-        cfg = deep_merge(cfg, user)
+    cfg = load_model_config(config, default=CONFIG_PATH, what="X2Face", merge_with_default=True)
     if inner_nc is not None:
         cfg["model_params"]["inner_nc"] = int(inner_nc)
     return cfg

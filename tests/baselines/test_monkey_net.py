@@ -232,10 +232,15 @@ def test_config_overrides_and_errors():
     dm = cfg["model_params"]["generator_params"]["dense_motion_params"]
     assert dm["num_blocks"] == 3 and dm["use_mask"] is True  # nested keys merged, others kept
     assert load_config()["model_params"]["generator_params"]["dense_motion_params"]["num_blocks"] == 5
-    with pytest.raises(ValueError, match="unknown override"):
+    # the errors of every model's load_config (lab.config.load_model_config): FOMM's test checks the same
+    with pytest.raises(TypeError, match="unknown Monkey-Net override 'train_params'"):
         load_config(train_params={"lr": 1})
+    with pytest.raises(TypeError, match="must be a dict"):
+        load_config(generator_params=3)
     with pytest.raises(ValueError, match="model_params"):
         load_config({"train_params": {}})
+    with pytest.raises(FileNotFoundError, match="Monkey-Net config not found"):
+        load_config("no-such.yaml")
 
 
 # ---------------------------------------------------------------------------------------------- golden
