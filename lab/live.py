@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 __all__ = ["STAGES", "LiveConfig", "LiveOutput", "FrameQueue", "LiveSession", "RealtimeReport", "run_realtime",
-           "runtime_choices", "prepare_animator"]
+           "runtime_choices", "precision_choices", "prepare_animator"]
 
 STAGES = ("crop", "encoder", "gate", "bitstream", "decoder", "composition")
 """The timed stages of one frame, sender first (module docstring)."""
@@ -86,7 +86,20 @@ def prepare_animator(model, runtime: str = "torch", precision: str = "fp32", thr
         if runtime == "torch" and precision == "fp32":
             return model.eval()  # torch's threads are the process's (torch.set_num_threads)
         raise ValueError(f"{runtime} {precision} needs lab.deploy.runtimes, which is not installed here") from e
-    return wrap_animator(model.eval(), runtime, precision=precision, threads=threads)
+    try:
+        return wrap_animator(model.eval(), runtime, precision=precision, threads=threads)
+    except ImportError as e:  # lab.deploy.runtimes.RuntimeUnavailable: its package does not load
+        raise ValueError(str(e)) from e
+
+
+def precision_choices(runtime: str) -> dict[str, str | None]:
+    """Precisions ``runtime`` offers: ``{name: None (usable) or why not}`` (fp32 only without
+    :mod:`lab.deploy.runtimes`)."""
+    try:
+        from lab.deploy.runtimes import supported_precisions
+    except ImportError:
+        return {"fp32": None}
+    return dict(supported_precisions(runtime))
 
 
 @dataclass
@@ -583,10 +596,13 @@ def run_realtime(
     outputs: list[np.ndarray] = []
     start = clock()
     nxt = 1
+    def arrival(i: int) -> float:  # the same expression decides "has arrived" and how long to sleep
+        return start + (i - 1) / fps
+
     while True:
-        due = min(n, 1 + int(math.floor((clock() - start) * fps)) + 1)  # frames whose arrival time has come
-        while nxt < due:
-            session.offer(frames[nxt], start + (nxt - 1) / fps, index=nxt)
+        now = clock()
+        while nxt < n and arrival(nxt) <= now:
+            session.offer(frames[nxt], arrival(nxt), index=nxt)
             nxt += 1
         report(progress, f"realtime: {session.config.model} ({session.config.runtime})", nxt - 1, n - 1)
         out = session.step()
@@ -600,7 +616,7 @@ def run_realtime(
             continue
         if nxt >= n:
             break
-        sleep(max(0.0, start + (nxt - 1) / fps - clock()))
+        sleep(max(0.0, arrival(nxt) - clock()))
     per_frame = [rows.get(i, {"frame": i, "processed": False}) for i in range(1, n)]
     stats = session.stats()
     summary = {**stats, "camera_fps": float(fps), "clip_frames": n, "bottleneck": _bottleneck(stats, fps),

@@ -21,7 +21,7 @@ import numpy as np
 
 from lab.composition import COMPOSITION_METHODS
 from lab.conference import GATE_MODES
-from lab.live import STAGES, LiveConfig, LiveSession, prepare_animator, runtime_choices
+from lab.live import STAGES, LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
 from lab.ui import handlers as h
 
 __all__ = ["STREAM_EVERY", "live_frame", "frame_html", "new_reference", "stats_markdown", "stage_rows", "live_tab"]
@@ -42,7 +42,7 @@ class _Call:
 
 
 _CALLS: OrderedDict[str, _Call] = OrderedDict()
-_PREPARED: dict[tuple[str, str], object] = {}
+_PREPARED: dict[tuple[str, str, str], object] = {}
 _LOCK = threading.Lock()
 
 
@@ -99,11 +99,11 @@ def frame_html(frame: np.ndarray, index: int, quality: int = 85) -> str:
             'style="max-width:100%;max-height:360px;display:block;margin:auto">')
 
 
-def _prepared(model: str, runtime: str):
-    """The model on ``runtime``, prepared once per app process (an export can take seconds)."""
-    key = (model, runtime)
+def _prepared(model: str, runtime: str, precision: str):
+    """The model on ``runtime`` at ``precision``, prepared once per app process (an export takes seconds)."""
+    key = (model, runtime, precision)
     if key not in _PREPARED:
-        _PREPARED[key] = prepare_animator(h._model(model).model, runtime)
+        _PREPARED[key] = prepare_animator(h._model(model).model, runtime, precision)
     return _PREPARED[key]
 
 
@@ -118,10 +118,10 @@ def _read_reference(path: str) -> np.ndarray:
 
 
 def _start(frame: np.ndarray, reference_path: str | None, settings: tuple) -> LiveSession:
-    model, runtime, gate, composition = settings[:4]
-    config = LiveConfig(model=model, runtime=runtime, gate=gate, composition=composition,
+    model, runtime, precision, gate, composition = settings[:5]
+    config = LiveConfig(model=model, runtime=runtime, precision=precision, gate=gate, composition=composition,
                         camera_interval=STREAM_EVERY)
-    session = LiveSession(config, loaded=h._model(model), animator=_prepared(model, runtime))
+    session = LiveSession(config, loaded=h._model(model), animator=_prepared(model, runtime, precision))
     if reference_path:
         session.start(_read_reference(reference_path), camera_frame=frame)
     else:
@@ -141,8 +141,8 @@ def _status(session: LiveSession, reference_path: str | None) -> str:
     return text
 
 
-def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str, runtime: str, gate: str,
-               composition: str, key: str = "default"):
+def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str, runtime: str, precision: str,
+               gate: str, composition: str, key: str = "default"):
     """One webcam frame through the call of browser session ``key`` (started on its first frame, and again when
     a setting, the reference upload or the camera's frame size changes).
 
@@ -158,7 +158,7 @@ def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str,
     if not model:
         return None, "", empty, "**Cannot start the call:** choose a model."
     frame = np.asarray(frame)
-    settings = (model, runtime, gate, composition, reference_path or "", frame.shape)
+    settings = (model, runtime, precision or "fp32", gate, composition, reference_path or "", frame.shape)
     with _LOCK:
         call = _CALLS.get(key)
         if call is None or call.settings != settings:
@@ -210,6 +210,8 @@ def live_tab(names: list[str]) -> None:
     with gr.Row():
         model = gr.Dropdown(names, value=h.default_conference_model(names), label="Model")
         runtime = gr.Dropdown(runtimes, value="torch", label="Runtime", info=unusable or None)
+        precision = gr.Dropdown(list(precision_choices("torch")), value="fp32", label="Precision",
+                                info="what the runtime does not run here is said when the call starts")
         gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
         composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
     with gr.Row():
@@ -220,13 +222,16 @@ def live_tab(names: list[str]) -> None:
     stages = gr.Dataframe(headers=STAGE_HEADERS, label="Where each frame's time goes", elem_id="live-stages")
     status = gr.Markdown(elem_id="live-status")
 
-    def on_frame(frame, reference_path, model_name, runtime_name, gate_mode, method, request: gr.Request):
-        return live_frame(frame, reference_path, model_name, runtime_name, gate_mode, method, _key(request))
+    def on_frame(frame, reference_path, model_name, runtime_name, precision_name, gate_mode, method,
+                 request: gr.Request):
+        return live_frame(frame, reference_path, model_name, runtime_name, precision_name, gate_mode, method,
+                          _key(request))
 
     def on_restart(request: gr.Request):
         return new_reference(_key(request))
 
-    camera.stream(on_frame, [camera, reference, model, runtime, gate, composition], [received, stats, stages, status],
+    camera.stream(on_frame, [camera, reference, model, runtime, precision, gate, composition],
+                  [received, stats, stages, status],
                   stream_every=STREAM_EVERY, time_limit=TIME_LIMIT, concurrency_limit=1, show_progress="hidden",
                   api_name="live_frame")
     restart.click(on_restart, None, [status], api_name="live_new_reference")
