@@ -146,6 +146,9 @@ class LiveConfig:
             raise ValueError(f"camera_interval must be > 0 seconds or None, got {self.camera_interval}")
         if self.window < 2:
             raise ValueError(f"window must be >= 2 frames, got {self.window}")
+        runtimes = runtime_choices()
+        if self.runtime not in runtimes:
+            raise ValueError(f"runtime must be one of {', '.join(runtimes)}, got '{self.runtime}'")
 
 
 @dataclass

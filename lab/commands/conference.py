@@ -103,17 +103,17 @@ def run_realtime(args: argparse.Namespace) -> int:
     from lab.live import STAGES, LiveConfig, LiveSession, run_realtime
     from lab.progress import cli_progress
 
-    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
-    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
-    used = None if args.input == "demo" else frames_used_note(media, len(frames))
-    if used:
-        print(f"note: {used} (--max-frames {args.max_frames})")
     if args.threads and args.runtime == "torch":
         torch.set_num_threads(args.threads)
     config = LiveConfig(model=args.model, checkpoint=args.checkpoint, runtime=args.runtime, precision=args.precision,
                         threads=args.threads, crop=not args.no_crop, gate=args.gate, composition=args.composition,
                         quant_factor=args.quant_factor)
-    session = LiveSession(config)
+    session = LiveSession(config)  # settings, weights and runtime checked before the clip is read
+    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
+    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
+    used = None if args.input == "demo" else frames_used_note(media, len(frames))
+    if used:
+        print(f"note: {used} (--max-frames {args.max_frames})")
     with cli_progress() as progress:
         rep = run_realtime(frames, fps, session, keep_outputs=True, progress=progress)
     out = Path(args.out)

@@ -208,12 +208,13 @@ def live_tab(names: list[str]) -> None:
             gr.Markdown("Received (the animated reference, as the server composes it)")
             received = gr.HTML(elem_id="live-output")
     with gr.Row():
-        model = gr.Dropdown(names, value=h.default_conference_model(names), label="Model")
+        model = gr.Dropdown(names, value=h.default_conference_model(names), label="Model", elem_id="live-model")
         runtime = gr.Dropdown(runtimes, value="torch", label="Runtime", info=unusable or None)
         precision = gr.Dropdown(list(precision_choices("torch")), value="fp32", label="Precision",
                                 info="what the runtime does not run here is said when the call starts")
-        gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features")
-        composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition")
+        gate = gr.Radio(list(GATE_MODES), value="landmarks", label="Quality gate features", elem_id="live-gate")
+        composition = gr.Radio(list(COMPOSITION_METHODS), value="feather", label="Composition",
+                               elem_id="live-composition")
     with gr.Row():
         reference = gr.Image(type="filepath", sources=["upload"], label="Reference image (optional; default: the "
                              "first webcam frame)", height=160)
