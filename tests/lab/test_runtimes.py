@@ -170,3 +170,18 @@ def test_lossy_modes_stay_within_their_reported_cost(trained, real_frames):
         assert err <= 2 * cost["l1_to_fp32"], (runtime, precision, err, cost)
         checked += 1
     assert checked
+
+
+def test_efficiency_runtime_json(capsys):
+    """``facelab efficiency --runtime ... --json``: one row per model, part, runtime and precision with its median."""
+    import json
+
+    from lab.cli import main
+
+    assert main(["efficiency", "--models", "ultralight", "--reference", "ultralight", "--runtime", "torch",
+                 "--precision", "fp32", "--json", "--min-run-time", "0.01"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["part"] for r in rows} == {"encoder", "render", "decoder"}
+    for r in rows:
+        assert r["model"] == "ultralight" and r["runtime"] == "torch" and r["precision"] == "fp32" and r["ms"] > 0
+        assert r["x_vs_ref_same"] == pytest.approx(1.0)
