@@ -27,16 +27,17 @@ import torch  # noqa: E402
 
 
 def step_times(model: str, size: int, precision: str, threads: int, batch: int, steps: int, warmup: int) -> list[float]:
+    from lab.registry import create_animator
     from lab.train.config import resolve_run_config
     from lab.train.curves import config_at_resolution
-    from lab.train.loop import _optimizer, build_animator
+    from lab.train.loop import _optimizer
     from lab.train.precision import autocast_networks, resolve_precision
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    base = build_animator(model).config
+    base = create_animator(model).config
     cfg = config_at_resolution(resolve_run_config(base, None, batch_size=batch), size)
-    animator = build_animator(model, cfg)
+    animator = create_animator(model, config=cfg)
     dtype, _ = resolve_precision(precision, torch.device("cpu"))
     autocast_networks([*animator.encoder_modules().values(), *animator.decoder_modules().values()], "cpu", dtype)
     objective = animator.training_objective(cfg["train_params"])

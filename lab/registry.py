@@ -18,7 +18,7 @@ import fnmatch
 import importlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lab.animator import Animator
@@ -154,11 +154,14 @@ def resolve_checkpoint(model: Animator, checkpoint: str | os.PathLike) -> Path:
 
 
 def create_animator(name: str, checkpoint: str | os.PathLike | None = None, seed: int | None = None,
-                    **overrides) -> Animator:
-    """Build a registered animator, optionally loading weights, in eval mode on the CPU.
+                    config: Mapping | str | os.PathLike | None = None, **overrides) -> Animator:
+    """Build a registered animator, optionally loading weights, in eval mode on the CPU: the one factory (the app,
+    the CLI, the jobs and the trainer all build models here).
 
     Args:
         name: a name from :func:`list_animators`.
+        config: the model's whole config (a mapping or a YAML path; e.g. a training run's, which may hold only
+            the sections it changes); None for the model's own default config. Every entry point takes it.
         checkpoint: path of a checkpoint (this lab's format or the model's official one), ``"default"``
             for the animator's own weights file, or None for fresh initialisation.
         seed: build the networks from this seed (the same initial weights on every call) in a forked CPU RNG,
@@ -173,6 +176,8 @@ def create_animator(name: str, checkpoint: str | os.PathLike | None = None, seed
     0
     """
     entry = animator_entrypoint(name)
+    if config is not None:
+        overrides = {"config": config, **overrides}
     if seed is None:
         model = entry(**overrides)
     else:

@@ -6,6 +6,8 @@ reference frame. Its motion payload is an ``(N, 0)`` tensor, zero values per fra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import Tensor
 
 from lab.animator import Animator, AnimatorInfo, Motion, SourceState
@@ -26,9 +28,10 @@ class StaticAnimator(Animator):
         motion_description="nothing (0 values per frame)",
     )
 
-    def __init__(self, input_size: tuple[int, int] = (256, 256)) -> None:
+    def __init__(self, input_size: tuple[int, int] = (256, 256), config: Mapping | None = None) -> None:
         super().__init__()
         self.input_size = tuple(input_size)
+        self.config = dict(config or {})  # every entry point takes a config; the static floor has nothing to set
 
     def encode_source(self, source: Tensor) -> SourceState:
         return {"source": source}

@@ -101,9 +101,9 @@ class CurveEvaluator:
 
     def _eval_animator(self):
         if self._animator is None:
-            from lab.train.loop import build_animator
+            from lab.registry import create_animator
 
-            self._animator = build_animator(self.model, self.config).eval()
+            self._animator = create_animator(self.model, config=self.config)
         return self._animator
 
     def score_frames(self, render) -> dict:

@@ -39,12 +39,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
 from lab.config import load_yaml
+from lab.registry import create_animator
 from lab.train.config import resolve_run_config
 from lab.train.curves import STATIC_FILE
 from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
 from lab.train.pause import PauseSwitch
 
-__all__ = ["train", "latest_checkpoint", "export_inference_weights", "build_animator"]
+__all__ = ["train", "latest_checkpoint", "export_inference_weights"]
 
 log = logging.getLogger("facelab.train")
 
@@ -72,23 +73,6 @@ def _device(local_rank: int, requested: str | None) -> torch.device:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
-
-
-def build_animator(model: str, config: dict | None = None):
-    """Build a registered animator from a (possibly partial) run config."""
-    import inspect
-
-    from lab.registry import animator_entrypoint
-
-    entry = animator_entrypoint(model)
-    target = entry.__init__ if isinstance(entry, type) else entry
-    if config is not None and "config" in inspect.signature(target).parameters:
-        animator = entry(config=config)
-    else:
-        animator = entry()
-        if config is not None:
-            animator.config = config
-    return animator
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -236,7 +220,7 @@ def train(
                 cfg["train_params"][k] = overrides[k]
     else:
         user = load_yaml(config) if isinstance(config, (str, os.PathLike)) else config
-        base = build_animator(model).config
+        base = create_animator(model).config
         ov = dict(overrides or {})
         size = ov.pop("frame_size", None)
         cfg = resolve_run_config(base, user, max_steps=max_steps, **ov)
@@ -249,7 +233,7 @@ def train(
         _fit_cpu_batch(tp, dp, explicit=(overrides or {}).get("batch_size") is not None, rank=rank)
 
     torch.manual_seed(int(tp["seed"]))  # same initial weights on every rank and every rerun
-    animator = build_animator(model, cfg).to(dev)
+    animator = create_animator(model, config=cfg).to(dev)
     from lab.train.precision import autocast_networks, resolve_precision
 
     amp_dtype, precision = resolve_precision(tp.get("amp", "auto"), dev)
@@ -627,7 +611,7 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
     if ck_path is None:
         raise FileNotFoundError(f"no checkpoint in {src}/{CKPT_DIR}")
     ck = safe_load(ck_path)
-    animator = build_animator(ck["model_name"], ck["config"])
+    animator = create_animator(ck["model_name"], config=ck["config"])
     load_state_dict_strict(animator, ck["model"], what=str(ck_path))
     minutes = ck.get("device_seconds", 0.0) / 60.0
     data = dict(ck.get("data") or {})

@@ -210,7 +210,7 @@ print("ok")
 def test_objective_under_bf16_autocast(model):
     """The trainer autocasts to bf16 on CUDA; CPU autocast runs the same casts (no fp32-only op gets bf16 input,
     e.g. torch.inverse of the Jacobians) and the losses and gradients stay finite."""
-    from lab.train.loop import build_animator
+    from lab.registry import create_animator
 
     small = {"model_params": {
         "common_params": {"num_kp": 4},
@@ -221,7 +221,7 @@ def test_objective_under_bf16_autocast(model):
     from lab.config import deep_merge
 
     torch.manual_seed(0)
-    m = build_animator(model, deep_merge(build_animator(model).config, small)).train()
+    m = create_animator(model, config=deep_merge(create_animator(model).config, small)).train()
     tp = deep_merge(m.config["train_params"], {"scales": [1, 0.5]})
     obj = m.training_objective(tp)
     src, drv = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)

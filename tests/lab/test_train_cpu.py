@@ -39,12 +39,12 @@ def test_precision_resolution(monkeypatch, tmp_path):
 
 def _small_ultralight(**gen):
     from lab.config import deep_merge
-    from lab.train.loop import build_animator
+    from lab.registry import create_animator
 
-    cfg = deep_merge(build_animator("ultralight").config, SMALL)
+    cfg = deep_merge(create_animator("ultralight").config, SMALL)
     if gen:
         cfg = deep_merge(cfg, {"model_params": {"generator_params": gen}})
-    return build_animator("ultralight", cfg)
+    return create_animator("ultralight", config=cfg)
 
 
 def test_networks_only_bf16_autocast_keeps_losses_finite_and_fp32():
@@ -91,8 +91,8 @@ def test_untrained_decoder_renders_the_source_exactly():
 def test_config_at_resolution_keeps_the_views_and_weights_move_across_sizes():
     from lab.checkpoint import load_state_dict_strict
     from lab.models.ultralight.model import UltralightAnimator
+    from lab.registry import create_animator
     from lab.train.curves import config_at_resolution
-    from lab.train.loop import build_animator
 
     base = UltralightAnimator().config
     c128 = config_at_resolution(base, 128)
@@ -104,8 +104,8 @@ def test_config_at_resolution_keeps_the_views_and_weights_move_across_sizes():
     with pytest.raises(ValueError, match="not 1/integer"):
         config_at_resolution(base, 96)
     # FOMM: weights of the 128² phase (a 5x5 anti-aliasing kernel) load into the 256² model (13x13, its own)
-    f128 = build_animator("fomm", config_at_resolution(build_animator("fomm").config, 128))
-    f256 = build_animator("fomm")
+    f128 = create_animator("fomm", config=config_at_resolution(create_animator("fomm").config, 128))
+    f256 = create_animator("fomm")
     own = f256.kp_detector.down.weight.clone()
     assert f128.kp_detector.down.weight.shape != own.shape
     load_state_dict_strict(f256, f128.state_dict())
@@ -262,8 +262,9 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     NaN targets, the loss term 0) and the frozen dense motion keeps its initial weights while the rest trains."""
     from lab.checkpoint import safe_load
     from lab.cli import main
+    from lab.registry import create_animator
     from lab.train.landmarks import landmark_cache_path
-    from lab.train.loop import build_animator, latest_checkpoint
+    from lab.train.loop import latest_checkpoint
 
     rng = np.random.default_rng(2)
     archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")
@@ -283,7 +284,7 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     assert "keypoint_landmarks" in (tmp_path / "run" / "log.csv").read_text().splitlines()[0]
     ck = safe_load(latest_checkpoint(tmp_path / "run"))
     torch.manual_seed(int(ck["config"]["train_params"]["seed"]))
-    init = build_animator("ultralight", ck["config"]).state_dict()
+    init = create_animator("ultralight", config=ck["config"]).state_dict()
     assert not torch.equal(ck["model"]["kp_detector.kp.weight"], init["kp_detector.kp.weight"])
     dm = [k for k in init if k.startswith("generator.dense_motion_network.") and "running" not in k
           and "num_batches" not in k]
