@@ -26,13 +26,13 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from torch import Tensor, nn
+from torch import nn
 
 from baselines.fomm.discriminator import MultiScaleDiscriminator
 from baselines.fomm.generator import OcclusionAwareGenerator
 from baselines.fomm.keypoint_detector import KPDetector
 from baselines.fomm.motion import normalize_kp
-from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
+from lab.animator import AnimatorInfo, Motion
 from lab.checkpoint import (
     CheckpointError,
     load_animator_weights,
@@ -41,6 +41,7 @@ from lab.checkpoint import (
     wrong_keys_reason,
 )
 from lab.config import load_model_config
+from lab.nn.keypoint_animator import KeypointAnimator
 from lab.objective import Objective
 from lab.registry import register_animator
 
@@ -87,7 +88,7 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
 
 
 @register_animator
-class FOMMAnimator(Animator):
+class FOMMAnimator(KeypointAnimator):
     """First Order Motion Model (keypoints + local affine Jacobians, occlusion-aware generator).
 
     Args:
@@ -103,8 +104,6 @@ class FOMMAnimator(Animator):
 
     name = "fomm"
     input_size = (256, 256)
-    #: left out of fp16 inference files (lab.checkpoint.save_inference_weights); the loader keeps its own values
-    training_only_prefixes = ("discriminator.",)
     info = AnimatorInfo(
         name="fomm",
         description="First Order Motion Model: sparse keypoints with local affine Jacobians, occlusion-aware "
@@ -118,33 +117,17 @@ class FOMMAnimator(Animator):
         extra={"config": "config/vox-256.yaml", "grid_sample_align_corners": False},
     )
 
-    def __init__(self, config: str | os.PathLike | Mapping | None = None, **model_params_overrides: Mapping) -> None:
-        super().__init__()
-        self.config = load_config(config, **model_params_overrides)
-        mp = self.config["model_params"]
-        common = mp["common_params"]
-        self.kp_detector = KPDetector(**common, **mp["kp_detector_params"])
-        self.generator = OcclusionAwareGenerator(**common, **mp["generator_params"])
-        self.discriminator = MultiScaleDiscriminator(**common, **(mp.get("discriminator_params") or {}))
-        frame_shape = (self.config.get("dataset_params") or {}).get("frame_shape")
-        if frame_shape:
-            self.input_size = (int(frame_shape[0]), int(frame_shape[1]))
+    @classmethod
+    def load_config(cls, config: str | os.PathLike | Mapping | None, **model_params_overrides: Mapping) -> dict:
+        return load_config(config, **model_params_overrides)
 
-    # ------------------------------------------------------------------ interface
-    def encode_source(self, source: Tensor) -> SourceState:
-        """``{"source": (B, 3, H, W)}``: the generator encodes the source itself, per render call."""
-        return {"source": source}
+    def build_networks(self, model_params: Mapping) -> tuple[nn.Module, nn.Module, nn.Module]:
+        common = model_params["common_params"]
+        return (KPDetector(**common, **model_params["kp_detector_params"]),
+                OcclusionAwareGenerator(**common, **model_params["generator_params"]),
+                MultiScaleDiscriminator(**common, **(model_params.get("discriminator_params") or {})))
 
-    def extract_motion(self, frames: Tensor) -> Motion:
-        """``{"value": (N, K, 2), "jacobian": (N, K, 2, 2)}`` of ``(N, 3, H, W)`` frames in [0, 1]."""
-        return self.kp_detector(frames)
-
-    def render(self, state: SourceState, motion_source: Motion, motion_driving: Motion) -> Tensor:
-        """``generator(source, kp_driving, kp_source)["prediction"]`` ``(N, 3, H, W)``; batch-1 inputs broadcast."""
-        n = motion_driving["value"].shape[0]
-        source = expand_batch(state, n)["source"]
-        return self.generator(source, kp_driving=motion_driving, kp_source=expand_batch(motion_source, n))["prediction"]
-
+    # ------------------------------------------------------------------ interface (the rest: KeypointAnimator)
     def transfer_motion(
         self,
         motion_source: Motion,
@@ -167,12 +150,6 @@ class FOMMAnimator(Animator):
         from baselines.fomm.objective import build_objective
 
         return build_objective(self, train_params)
-
-    def encoder_modules(self) -> dict[str, nn.Module]:
-        return {"kp_detector": self.kp_detector}
-
-    def decoder_modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator}
 
     # ------------------------------------------------------------------ checkpoints
     def load_checkpoint(self, path: str) -> dict:

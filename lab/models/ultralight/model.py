@@ -11,7 +11,7 @@ budget (see ``README.md`` beside this file for the measured table):
   generator whose source encoding is cached per reference frame.
 
 It shares FOMM's motion representation, relative-motion transfer and training losses (equivariance,
-perceptual pyramid), so it subclasses :class:`baselines.fomm.FOMMAnimator` and only swaps the networks.
+perceptual pyramid): both are :class:`lab.nn.keypoint_animator.KeypointAnimator` s that build other networks.
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from torch import Tensor
+from torch import Tensor, nn
 
-from baselines.fomm.animator import FOMMAnimator, load_config
+from baselines.fomm.animator import FOMMAnimator
+from baselines.fomm.animator import load_config as load_fomm_layout_config
 from baselines.fomm.discriminator import MultiScaleDiscriminator
-from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
+from lab.animator import AnimatorInfo, SourceState
 from lab.checkpoint import load_animator_weights
 from lab.models.ultralight.decoder import UltralightGenerator
 from lab.models.ultralight.encoder import UltralightKPDetector
+from lab.nn.keypoint_animator import KeypointAnimator
 from lab.registry import register_animator
 
 __all__ = ["UltralightAnimator", "DEFAULT_CONFIG", "WEIGHTS_FILE"]
@@ -38,7 +40,7 @@ WEIGHTS_FILE = "lab/models/ultralight/weights/ultralight-256.safetensors"
 
 
 @register_animator
-class UltralightAnimator(FOMMAnimator):
+class UltralightAnimator(KeypointAnimator):
     """The proposed model: MobileNetV2-style motion encoder, light dense-motion decoder.
 
     Args:
@@ -61,23 +63,20 @@ class UltralightAnimator(FOMMAnimator):
         motion_description="10 keypoints × 2 + 10 Jacobians × 4 = 60 values",
     )
 
-    #: state_dict prefixes that inference files leave out (the discriminator trains only with a GAN loss)
-    training_only_prefixes = ("discriminator.",)
+    @classmethod
+    def load_config(cls, config: str | os.PathLike | Mapping | None, **model_params_overrides: Mapping) -> dict:
+        return load_fomm_layout_config(DEFAULT_CONFIG if config is None else config, **model_params_overrides)
 
-    def __init__(self, config: str | os.PathLike | Mapping | None = None, **model_params_overrides: Mapping) -> None:
-        Animator.__init__(self)  # not FOMM's: it would build FOMM's networks
-        self.config = load_config(DEFAULT_CONFIG if config is None else config, **model_params_overrides)
-        mp = self.config["model_params"]
-        common = mp["common_params"]
-        kp = dict(mp["kp_detector_params"])
+    def build_networks(self, model_params: Mapping) -> tuple[nn.Module, nn.Module, nn.Module]:
+        common = model_params["common_params"]
+        kp = dict(model_params["kp_detector_params"])
         if "stages" in kp:
             kp["stages"] = tuple(tuple(int(v) for v in row) for row in kp["stages"])
-        self.kp_detector = UltralightKPDetector(**common, **kp)
-        self.generator = UltralightGenerator(**common, **mp["generator_params"])
-        self.discriminator = MultiScaleDiscriminator(**common, **(mp.get("discriminator_params") or {}))
-        frame_shape = (self.config.get("dataset_params") or {}).get("frame_shape")
-        if frame_shape:
-            self.input_size = (int(frame_shape[0]), int(frame_shape[1]))
+        return (UltralightKPDetector(**common, **kp), UltralightGenerator(**common, **model_params["generator_params"]),
+                MultiScaleDiscriminator(**common, **(model_params.get("discriminator_params") or {})))
+
+    #: FOMM's animate mode: relative movement and relative Jacobians (the same motion representation)
+    transfer_motion = FOMMAnimator.transfer_motion
 
     def training_objective(self, train_params: dict):
         """FOMM's losses + keypoints anchored to facial landmark groups (``loss_weights.keypoint_landmarks``)."""
@@ -90,14 +89,9 @@ class UltralightAnimator(FOMMAnimator):
         return bool((train_params.get("loss_weights") or {}).get("keypoint_landmarks"))
 
     def encode_source(self, source: Tensor) -> SourceState:
-        """The source and its encoded features (computed once per reference frame)."""
+        """The source and its encoded features (computed once per reference frame; :meth:`render` passes them to
+        the generator as ``source_features``)."""
         return {"source": source, "features": self.generator.encode_source(source)}
-
-    def render(self, state: SourceState, motion_source: Motion, motion_driving: Motion) -> Tensor:
-        n = motion_driving["value"].shape[0]
-        st = expand_batch(state, n)
-        return self.generator(st["source"], kp_driving=motion_driving, kp_source=expand_batch(motion_source, n),
-                              source_features=st["features"])["prediction"]
 
     def load_checkpoint(self, path: str) -> dict:
         """facelab weights only (``.safetensors`` or a training checkpoint); no official format exists."""

@@ -1,0 +1,1 @@
+"""Building blocks that models share across families (the floor above the animator interface)."""
