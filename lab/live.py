@@ -598,6 +598,7 @@ def run_realtime(
     rows: dict[int, dict] = {}
     outputs: list[np.ndarray] = []
     start = clock()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     nxt = 1
     def arrival(i: int) -> float:  # the same expression decides "has arrived" and how long to sleep
         return start + (i - 1) / fps
@@ -620,8 +621,11 @@ def run_realtime(
         if nxt >= n:
             break
         sleep(max(0.0, arrival(nxt) - clock()))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     per_frame = [rows.get(i, {"frame": i, "processed": False}) for i in range(1, n)]
     stats = session.stats()
     summary = {**stats, "camera_fps": float(fps), "clip_frames": n, "bottleneck": _bottleneck(stats, fps),
+               # how much CPU this process got during the loop (its threads x wall when the machine was its own)
+               "loop_cpu_seconds": cpu, "loop_wall_seconds": wall,
                "config": asdict(session.config)}
     return RealtimeReport(summary=summary, per_frame=per_frame, outputs=outputs, config=session.config)

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_realtime(args: argparse.Namespace) -> int:
     import json
+    import os
     from pathlib import Path
 
     import pandas as pd
@@ -114,8 +115,10 @@ def run_realtime(args: argparse.Namespace) -> int:
     used = None if args.input == "demo" else frames_used_note(media, len(frames))
     if used:
         print(f"note: {used} (--max-frames {args.max_frames})")
+    load = os.getloadavg()[0]
     with cli_progress() as progress:
         rep = run_realtime(frames, fps, session, keep_outputs=True, progress=progress)
+    rep.summary["load_average_1min"] = [load, os.getloadavg()[0]]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # what the receiver saw at each camera frame: the last output produced by then (frozen while frames drop)
@@ -139,6 +142,9 @@ def run_realtime(args: argparse.Namespace) -> int:
     print(f"uplink:   motion {s['uplink_motion_kbps']:.3f} kbps ({s['frames_sent']} frames sent, "
           f"{s['frames_rejected_by_gate']} rejected by the {s['gate']} gate) + reference once")
     print("per stage, ms per processed frame: " + ", ".join(f"{st} {s[f'ms_{st}']:.1f}" for st in STAGES))
+    print(f"machine:  this process used {s['loop_cpu_seconds']:.1f} CPU s in {s['loop_wall_seconds']:.1f} s of the "
+          f"loop; 1-min load average {s['load_average_1min'][0]:.1f} before, {s['load_average_1min'][1]:.1f} after "
+          f"({os.cpu_count()} cores)")
     print(f"bottleneck: {s['bottleneck']}")
     print(f"wrote {out}/realtime.mp4, realtime_frames.csv, realtime_summary.json")
     return 0
