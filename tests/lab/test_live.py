@@ -120,6 +120,7 @@ def test_camera_interval_counts_the_frames_a_client_skipped(camera):
 
 
 # ---------------------------------------------------------------------------------------------- the codec path
+@pytest.mark.slow
 def test_ultralight_frames_are_coded_closed_loop_and_rated_on_the_clock(camera):
     la = load_animator("ultralight")  # randomly initialised in the test suite: plumbing, not quality
     clock = FakeClock(0.0)
@@ -153,6 +154,7 @@ def test_ultralight_frames_are_coded_closed_loop_and_rated_on_the_clock(camera):
     assert all(np.array_equal(o.frame[outside], session.reference_full[outside]) for o in outs)
 
 
+@pytest.mark.slow
 def test_live_matches_the_batch_conference_path(camera, tmp_path):
     from lab.conference import ConferenceConfig, run_conference
 
