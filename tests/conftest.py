@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,41 @@ def data_root() -> Path:
             pytest.fail(msg + " -- required under CI=true")
         pytest.skip(msg)
     return root
+
+
+@contextlib.contextmanager
+def _serve_app(env: dict[str, str] | None = None, fresh_models: bool = True):
+    """Launch ``app.build_demo()`` on a free local port under ``env`` and yield its URL; on exit close it and put
+    the environment (and, with ``fresh_models``, the app's loaded models) back as they were."""
+    from lab.ui import handlers
+
+    saved_env = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    saved_loaded = handlers._LOADED
+    if fresh_models:
+        handlers._LOADED = {}  # models load afresh under this environment (weights folders, shipped weights)
+    import app
+
+    demo = None
+    try:
+        demo = app.build_demo()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        if demo is not None:
+            demo.close()
+        handlers._LOADED = saved_loaded
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def serve_app():
+    """``with serve_app({"FACELAB_OUTPUTS": ...}) as url:`` — the Gradio app served for a test module."""
+    return _serve_app

@@ -4,7 +4,6 @@ API with gradio_client. Uses the cheap ``static`` animator so the run is bounded
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,24 +15,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    import os
-
-    os.environ["FACELAB_OUTPUTS"] = str(tmp_path_factory.mktemp("outputs"))
-    import app
-
-    demo = app.build_demo()
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+def app_url(tmp_path_factory, serve_app):
+    with serve_app({"FACELAB_OUTPUTS": str(tmp_path_factory.mktemp("outputs"))}, fresh_models=False) as url:
+        yield url
 
 
 def test_api_animates_demo_and_reports_metrics(app_url):
@@ -255,14 +240,10 @@ class _RunsCode:
 
 
 @pytest.fixture(scope="module", params=["text", "code"])
-def bad_weights_app(request, tmp_path_factory):
+def bad_weights_app(request, tmp_path_factory, serve_app):
     """The app launched with a text file, or a pickle carrying code, under each official weights name in
     ``$FACELAB_WEIGHTS`` (and nothing in the torch hub folder)."""
-    import os
-
     import torch
-
-    from lab.ui import handlers
 
     kind = request.param
     folder = tmp_path_factory.mktemp(f"weights-{kind}")
@@ -271,26 +252,10 @@ def bad_weights_app(request, tmp_path_factory):
             (folder / fname).write_text(f"download the {name} weights and put them here\n")
         else:
             torch.save({"generator": _RunsCode(), "kp_detector": {}, "state_dict": {}}, folder / fname)
-    keys = ("FACELAB_WEIGHTS", "TORCH_HOME", "FACELAB_OUTPUTS")
-    saved_env = {k: os.environ.get(k) for k in keys}
-    os.environ.update(FACELAB_WEIGHTS=str(folder), TORCH_HOME=str(tmp_path_factory.mktemp("torch-home")),
-                      FACELAB_OUTPUTS=str(tmp_path_factory.mktemp("outputs")))
-    saved_loaded, handlers._LOADED = handlers._LOADED, {}  # models load afresh under these weight folders
-    import app
-
-    demo = app.build_demo()  # raised CheckpointError from the Models table before
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield kind, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        handlers._LOADED = saved_loaded
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    env = {"FACELAB_WEIGHTS": str(folder), "TORCH_HOME": str(tmp_path_factory.mktemp("torch-home")),
+           "FACELAB_OUTPUTS": str(tmp_path_factory.mktemp("outputs"))}
+    with serve_app(env) as url:  # build_demo raised CheckpointError from the Models table before
+        yield kind, url
 
 
 def test_app_starts_and_serves_with_bad_weights_files(bad_weights_app):

@@ -1,12 +1,11 @@
 """The app with the ultralight weights shipped in the repository (a fresh clone's default), in headless chromium.
 
 The rest of the suite runs with ``FACELAB_SHIPPED_WEIGHTS=0`` (tests/conftest.py); this module turns the shipped
-file back on for its own app instance and drops the ultralight it loaded afterwards, so no other test sees it.
+file back on for its own app instance (``serve_app``: fresh models, environment restored afterwards).
 """
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -46,34 +45,15 @@ async (video) => {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def trained_app_url(tmp_path_factory):
+def trained_app_url(tmp_path_factory, serve_app):
     if not (REPO / WEIGHTS_FILE).is_file():
         pytest.skip(f"{WEIGHTS_FILE} is not in this checkout")
-    from lab.ui import handlers
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FACELAB_SHIPPED_WEIGHTS", "1")
-    mp.setenv("FACELAB_WEIGHTS", str(tmp_path_factory.mktemp("no-weights")))  # only the shipped file counts
-    mp.setenv("FACELAB_OUTPUTS", str(tmp_path_factory.mktemp("outputs")))
-    handlers._LOADED.pop("ultralight", None)
-    import app
-
-    demo = app.build_demo()
-    port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        handlers._LOADED.pop("ultralight", None)
-        mp.undo()
+    env = {"FACELAB_SHIPPED_WEIGHTS": "1",
+           "FACELAB_WEIGHTS": str(tmp_path_factory.mktemp("no-weights")),  # only the shipped file counts
+           "FACELAB_OUTPUTS": str(tmp_path_factory.mktemp("outputs"))}
+    with serve_app(env) as url:
+        yield url
 
 
 def test_browser_animate_tab_shows_trained_ultralight_following_the_driving_video(trained_app_url):

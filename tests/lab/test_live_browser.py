@@ -8,10 +8,8 @@ received frames back. Waits are on page conditions, never on fixed sleeps.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -52,34 +50,15 @@ def fake_camera(data_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
+def live_app(tmp_path_factory, serve_app):
     from lab.models.ultralight.model import WEIGHTS_FILE
-    from lab.ui import handlers
 
     if not (REPO / WEIGHTS_FILE).is_file():
         pytest.skip(f"{WEIGHTS_FILE} is not in this checkout")
-    keys = ("FACELAB_SHIPPED_WEIGHTS", "FACELAB_WEIGHTS", "FACELAB_OUTPUTS")
-    saved_env = {k: os.environ.get(k) for k in keys}
-    os.environ.update(FACELAB_SHIPPED_WEIGHTS="1", FACELAB_WEIGHTS="/nonexistent",
-                      FACELAB_OUTPUTS=str(tmp_path_factory.mktemp("outputs")))
-    saved_loaded, handlers._LOADED = handlers._LOADED, {}  # load ultralight afresh, with the shipped weights
-    import app
-
-    demo = app.build_demo()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        handlers._LOADED = saved_loaded
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    env = {"FACELAB_SHIPPED_WEIGHTS": "1", "FACELAB_WEIGHTS": "/nonexistent",
+           "FACELAB_OUTPUTS": str(tmp_path_factory.mktemp("outputs"))}
+    with serve_app(env) as url:  # ultralight loads afresh, with the shipped weights
+        yield url
 
 
 def test_live_tab_streams_the_fake_camera_through_the_call(live_app, fake_camera):
