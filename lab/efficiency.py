@@ -139,17 +139,25 @@ def time_call(fn: Callable[[], object], min_run_time: float = 1.0, warmup: int =
 
 def runtime_costs(animator: Animator, modes: list[tuple[str, str]], threads: int | None = None,
                   min_run_time: float = 1.0, seed: int = 0, parts: tuple[str, ...] = ("encoder", "render", "decoder"),
-                  wrap_kwargs: dict | None = None) -> list[dict]:
+                  wrap_kwargs: dict | None = None, failures: list[str] | None = None) -> list[dict]:
     """Latency of ``animator`` per 256² frame in each ``(runtime, precision)`` mode (:mod:`lab.deploy.runtimes`).
 
     Parts: ``encoder`` (extract_motion of one frame), ``render`` (per frame, source state cached),
     ``decoder`` (encode_source + render). Denormal floats are flushed to zero in every runtime while timing
     (randomly initialised weights can produce them, and they cost an x86 core ~100× per operation).
 
+    Args:
+        failures: when given, a mode that fails to build or run is appended here as one line (``model runtime
+            precision: error``) and the others are still timed; None lets the error propagate.
+
     Returns:
-        rows ``{model, part, runtime, precision, ms, fps, threads}``.
+        rows ``{model, part, runtime, precision, ms, fps, threads, quality}`` (``quality``: ``kept`` / ``lossy``
+        from the recorded quality cost of these weights, :func:`lab.deploy.quality.recorded_costs`, else None).
     """
+    from lab.deploy.quality import recorded_costs
     from lab.deploy.runtimes import wrap_animator
+
+    costs = recorded_costs(animator)
 
     g = torch.Generator().manual_seed(seed)
     h, w = animator.input_size
@@ -159,10 +167,19 @@ def runtime_costs(animator: Animator, modes: list[tuple[str, str]], threads: int
     torch.set_flush_denormal(True)
     try:
         for runtime, precision in modes:
-            m = wrap_animator(animator, runtime, precision, threads, **(wrap_kwargs or {}))
-            with torch.no_grad():
-                state, ms = m.encode_source(src), m.extract_motion(src)
-                md = m.extract_motion(drv)
+            try:
+                m = wrap_animator(animator, runtime, precision, threads, **(wrap_kwargs or {}))
+                with torch.no_grad():
+                    state, ms = m.encode_source(src), m.extract_motion(src)
+                    md = m.extract_motion(drv)
+            except Exception as e:  # noqa: BLE001 - one broken mode must not take the other rows with it
+                if failures is None:
+                    raise
+                failures.append(f"{animator.name} {runtime} {precision}: {type(e).__name__}: "
+                                f"{str(e).strip().splitlines()[-1][:200] if str(e).strip() else ''}")
+                continue
+            cost = costs.get((runtime, precision))
+            quality = None if cost is None else ("lossy" if cost.get("lossy") else "kept")
             fns = {"encoder": lambda m=m: m.extract_motion(drv),
                    "render": lambda m=m, s=state, a=ms, b=md: m.render(s, a, b),
                    "decoder": lambda m=m, a=ms, b=md: m.render(m.encode_source(src), a, b)}
@@ -170,7 +187,8 @@ def runtime_costs(animator: Animator, modes: list[tuple[str, str]], threads: int
                 with torch.no_grad():
                     ms_ = time_call(fns[part], min_run_time)
                 rows.append({"model": animator.name, "part": part, "runtime": runtime, "precision": precision,
-                             "ms": ms_, "fps": 1000 / ms_, "threads": threads or torch.get_num_threads()})
+                             "ms": ms_, "fps": 1000 / ms_, "threads": threads or torch.get_num_threads(),
+                             "quality": quality})
     finally:
         torch.set_flush_denormal(False)  # PyTorch's default
     return rows
@@ -181,7 +199,7 @@ def runtime_table(rows: list[dict], reference: str = "fomm") -> tuple[list[dict]
 
     ``x_vs_ref_same`` = reference ms / this ms on the same runtime and precision; ``x_vs_ref_eager`` =
     reference's eager fp32 PyTorch ms / this ms. The summary takes the fastest row of each other model's
-    encoder and render.
+    encoder and render, among the modes not labelled lossy by their recorded quality cost.
     """
     ref = {(r["part"], r["runtime"], r["precision"]): r["ms"] for r in rows if r["model"] == reference}
     out = []
@@ -194,6 +212,7 @@ def runtime_table(rows: list[dict], reference: str = "fomm") -> tuple[list[dict]
     for model in sorted({r["model"] for r in out if r["model"] != reference}):
         for part in ("encoder", "render"):
             cand = [r for r in out if r["model"] == model and r["part"] == part]
+            cand = [r for r in cand if r.get("quality") != "lossy"] or cand  # a mode labelled lossy is not kept
             if cand:
                 best = min(cand, key=lambda r: r["ms"])
                 summary[(model, part)] = best

@@ -97,35 +97,35 @@ def run_runtimes(args: argparse.Namespace) -> int:
     if not modes:
         raise ValueError("nothing to time: " + "; ".join(skipped))
     ref_modes = list(modes) if ("torch", "fp32") in modes else [("torch", "fp32"), *modes]
-    rows, weights = [], {}
+    rows, weights, failed = [], {}, []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         la = load_animator(name)
         weights[name] = la.weights
         rows += runtime_costs(la.model, ref_modes if name == args.reference else modes, threads=args.threads,
-                              min_run_time=args.min_run_time)
+                              min_run_time=args.min_run_time, failures=failed)
     table, summary = runtime_table(rows, reference=args.reference)
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
-    print(format_runtime_table(table, summary, args.reference, weights, skipped))
-    return 0
+    print(format_runtime_table(table, summary, args.reference, weights, skipped + failed))
+    return 1 if failed else 0
 
 
 def format_runtime_table(rows: list[dict], summary: dict, reference: str, weights: dict, skipped: list[str]) -> str:
     from lab.efficiency import TARGETS
 
     head = f"{'model':<12} {'part':<8} {'runtime':<12} {'prec':<5} {'ms':>9} {'frames/s':>9} " \
-           f"{'x vs ' + reference + ' same':>15} {'x vs ' + reference + ' eager fp32':>21}"
+           f"{'x vs ' + reference + ' same':>15} {'x vs ' + reference + ' eager fp32':>21}  quality"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['model']:<12} {r['part']:<8} {r['runtime']:<12} {r['precision']:<5} {r['ms']:>9.2f} "
                      f"{r['fps']:>9.1f} {_fmt(r, 'x_vs_ref_same', '{:.1f}x'):>15} "
-                     f"{_fmt(r, 'x_vs_ref_eager', '{:.1f}x'):>21}")
+                     f"{_fmt(r, 'x_vs_ref_eager', '{:.1f}x'):>21}  {r.get('quality') or '-'}")
     lines.append(f"per 256² frame, median of repeated calls, {rows[0]['threads']} threads; 'render' = per frame "
                  f"with the source state cached, 'decoder' = encode_source + render; weights: "
                  + ", ".join(f"{k} {v}" for k, v in weights.items()))
     for (model, part), best in summary.items():
-        mode = f"{best['runtime']} {best['precision']}"
+        mode = f"{best['runtime']} {best['precision']}" + (f", {best['quality']}" if best.get("quality") else "")
         if part == "encoder":
             lines.append(f"fastest {model} encoder: {best['ms']:.2f} ms ({mode}) = "
                          f"{_fmt(best, 'x_vs_ref_eager', '{:.1f}x')} {reference} eager fp32 "
@@ -136,6 +136,8 @@ def format_runtime_table(rows: list[dict], summary: dict, reference: str, weight
                          f"target <= {TARGETS['render_ms']:g} ms), "
                          f"{_fmt(best, 'x_vs_ref_same', '{:.1f}x')} {reference} on {mode} "
                          f"(target {TARGETS['render_x_vs_fomm_same_runtime']:g}x)")
+    lines.append("quality: kept / lossy = L1 within / over 2 % of fp32 PyTorch on the held-out subset "
+                 "(lab/deploy/quality.json; '-' = not measured for these weights); the fastest rows are of kept modes")
     if skipped:
         lines.append("not run here: " + "; ".join(skipped))
     return "\n".join(lines)
