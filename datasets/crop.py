@@ -10,7 +10,8 @@ Box rule (:func:`face_crop_box`):
 1. detect faces (dlib HOG, :mod:`datasets.face_detect`) on at most ``max_detections`` frames evenly
    spread over the clip (every k-th frame), frames over 640 px downscaled first; keep the main face of
    each frame (:func:`~datasets.face_detect.main_face`: the largest of the detections scoring at least half
-   the frame's best, so a weak hit on an emblem is not taken over the real face). With no face at all, ``detector="auto"`` retries with dlib's CNN on 3 frames; then
+   the frame's best, so a weak hit on an emblem is not taken over the real face).
+   With no face at all, ``detector="auto"`` retries with dlib's CNN on 3 frames; then
    :class:`~datasets.errors.DataError` "no face found in <file>";
 2. drop outliers (a box whose size is outside ½–2× the median size or whose centre is more than one
    median face size from the median centre);
