@@ -48,6 +48,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from lab.deploy.runtimes import RuntimeUnavailable, available_runtimes, supported_precisions, wrap_animator
+
 __all__ = ["STAGES", "LiveConfig", "LiveOutput", "FrameQueue", "LiveSession", "RealtimeReport", "run_realtime",
            "runtime_choices", "precision_choices", "prepare_animator"]
 
@@ -56,21 +58,13 @@ STAGES = ("crop", "encoder", "gate", "bitstream", "decoder", "composition")
 
 
 def runtime_choices() -> dict[str, str | None]:
-    """Inference runtimes for the encoder and decoder: ``{name: None (usable) or why not}``.
-
-    ``torch`` (eager PyTorch) always; the others from :func:`lab.deploy.runtimes.available_runtimes` when that
-    package is installed.
-    """
-    try:
-        from lab.deploy.runtimes import available_runtimes
-    except ImportError:
-        return {"torch": None}
-    return {"torch": None, **dict(available_runtimes())}
+    """Inference runtimes for the encoder and decoder: ``{name: None (usable) or why not}``
+    (:func:`lab.deploy.runtimes.available_runtimes`)."""
+    return dict(available_runtimes())
 
 
 def prepare_animator(model, runtime: str = "torch", precision: str = "fp32", threads: int | None = None):
-    """``model`` to run on ``runtime`` (:func:`lab.deploy.runtimes.wrap_animator`; without that package eager
-    fp32 torch only, the model itself).
+    """``model`` to run on ``runtime`` at ``precision`` (:func:`lab.deploy.runtimes.wrap_animator`).
 
     Raises:
         ValueError: an unknown runtime, or one not usable here (the message says why).
@@ -81,24 +75,14 @@ def prepare_animator(model, runtime: str = "torch", precision: str = "fp32", thr
     if choices[runtime]:
         raise ValueError(f"runtime {runtime} is not usable here: {choices[runtime]}")
     try:
-        from lab.deploy.runtimes import wrap_animator
-    except ImportError as e:
-        if runtime == "torch" and precision == "fp32":
-            return model.eval()  # torch's threads are the process's (torch.set_num_threads)
-        raise ValueError(f"{runtime} {precision} needs lab.deploy.runtimes, which is not installed here") from e
-    try:
         return wrap_animator(model.eval(), runtime, precision=precision, threads=threads)
-    except ImportError as e:  # lab.deploy.runtimes.RuntimeUnavailable: its package does not load
+    except RuntimeUnavailable as e:  # its package is found but does not load
         raise ValueError(str(e)) from e
 
 
 def precision_choices(runtime: str) -> dict[str, str | None]:
-    """Precisions ``runtime`` offers: ``{name: None (usable) or why not}`` (fp32 only without
-    :mod:`lab.deploy.runtimes`)."""
-    try:
-        from lab.deploy.runtimes import supported_precisions
-    except ImportError:
-        return {"fp32": None}
+    """Precisions ``runtime`` offers: ``{name: None (usable) or why not}``
+    (:func:`lab.deploy.runtimes.supported_precisions`)."""
     return dict(supported_precisions(runtime))
 
 

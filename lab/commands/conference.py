@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     live.add_argument("--realtime", action="store_true", help="run the clip as a live call")
     live.add_argument("--runtime", default="torch", help="inference runtime of encoder and decoder "
-                      "(lab.live.runtime_choices(): torch, plus lab.deploy.runtimes' where installed)")
+                      "(torch, onnxruntime, openvino where installed: lab.deploy.runtimes)")
     live.add_argument("--precision", default="fp32", help="runtime precision (fp32; bf16/int8 where offered)")
     live.add_argument("--threads", type=int, help="inference threads (default: the runtime's)")
     p.set_defaults(func=run)
