@@ -77,3 +77,17 @@ def _serve_app(env: dict[str, str] | None = None, fresh_models: bool = True):
 def serve_app():
     """``with serve_app({"FACELAB_OUTPUTS": ...}) as url:`` — the Gradio app served for a test module."""
     return _serve_app
+
+
+@pytest.fixture(scope="module")
+def he_init_ultralight():
+    """An untrained ultralight with He-normal convolutions (seed 0): the default init's tiny last layer makes every
+    output ~0.5 whatever the input, which would let a wrong graph pass; this one's output varies."""
+    from lab.registry import create_animator
+
+    torch.manual_seed(0)
+    model = create_animator("ultralight").eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight)
+    return model

@@ -22,16 +22,6 @@ from lab.deploy.runtimes import RUNTIMES, available_runtimes, supported_precisio
 from lab.registry import create_animator
 
 
-@pytest.fixture(scope="module")
-def random_ultralight():
-    torch.manual_seed(0)
-    model = create_animator("ultralight").eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight)
-    return model
-
-
 def test_runtime_names_and_availability():
     avail = available_runtimes()
     assert tuple(avail) == RUNTIMES and avail["torch"] is None
@@ -40,22 +30,22 @@ def test_runtime_names_and_availability():
     assert supported_precisions("onnxruntime")["bf16"]  # a reason: ORT's CPU provider has no bf16 kernels
 
 
-def test_bad_names_raise_with_the_choices(random_ultralight):
+def test_bad_names_raise_with_the_choices(he_init_ultralight):
     with pytest.raises(ValueError, match="onnxruntime.*openvino"):
-        wrap_animator(random_ultralight, "tensorrt")
+        wrap_animator(he_init_ultralight, "tensorrt")
     with pytest.raises(ValueError, match="fp32.*bf16.*int8"):
-        wrap_animator(random_ultralight, "torch", "fp16")
+        wrap_animator(he_init_ultralight, "torch", "fp16")
     with pytest.raises(ValueError, match="no bf16 kernels"):
-        wrap_animator(random_ultralight, "onnxruntime", "bf16")
+        wrap_animator(he_init_ultralight, "onnxruntime", "bf16")
     with pytest.raises(ValueError, match="int8 runs through"):
-        wrap_animator(random_ultralight, "torch", "int8")
+        wrap_animator(he_init_ultralight, "torch", "int8")
 
 
-def test_missing_runtime_names_the_package(random_ultralight, monkeypatch):
+def test_missing_runtime_names_the_package(he_init_ultralight, monkeypatch):
     reasons = {**available_runtimes(), "openvino": "openvino is not installed (openvino): pip install openvino"}
     monkeypatch.setattr(runtimes, "available_runtimes", lambda: reasons)
     with pytest.raises(runtimes.RuntimeUnavailable, match="pip install openvino"):
-        wrap_animator(random_ultralight, "openvino")
+        wrap_animator(he_init_ultralight, "openvino")
 
 
 def test_antialias_resize_as_conv_is_exact():
