@@ -124,6 +124,7 @@ TARGETS = {"encoder_x_vs_fomm_eager": 92.0, "encoder_x_vs_fomm_same_runtime": 20
 
 def time_call(fn: Callable[[], object], min_run_time: float = 1.0, warmup: int = 3, min_runs: int = 5) -> float:
     """Median milliseconds of ``fn()`` over repeated calls (after ``warmup`` calls) for ``min_run_time`` seconds."""
+    import statistics
     import time
 
     for _ in range(warmup):
@@ -134,7 +135,7 @@ def time_call(fn: Callable[[], object], min_run_time: float = 1.0, warmup: int =
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return 1000 * float(sorted(times)[len(times) // 2])
+    return 1000 * float(statistics.median(times))
 
 
 def runtime_costs(animator: Animator, modes: list[tuple[str, str]], threads: int | None = None,

@@ -265,13 +265,7 @@ def _graph(animator: Animator, part: str, keys: list[str]) -> tuple[nn.Module, l
 
 def onnx_latency(export: OnnxExport, threads: int | None = None, min_run_time: float = 1.0) -> float:
     """Median milliseconds of one ONNX Runtime call on the export's example inputs (after 3 warm-up calls)."""
+    from lab.efficiency import time_call
+
     sess = onnx_session(export.path, threads)
-    for _ in range(3):
-        sess.run(None, export.inputs)
-    times = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_run_time or len(times) < 5:
-        t0 = time.perf_counter()
-        sess.run(None, export.inputs)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+    return time_call(lambda: sess.run(None, export.inputs), min_run_time, warmup=3, min_runs=5)
