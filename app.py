@@ -12,9 +12,9 @@ import inspect
 
 import gradio as gr
 
-from lab.composition import COMPOSITION_METHODS
-from lab.conference import GATE_MODES
-from lab.registry import list_animators
+from lab.codec.composition import COMPOSITION_METHODS
+from lab.conference.call import GATE_MODES
+from lab.core.registry import list_animators
 from lab.ui import handlers as h
 from lab.ui import live as live_ui
 

@@ -2,7 +2,7 @@
 
 The paper's speed-ups (encoder 92×, decoder 3.7×; device unknown) come from a deployment engine, not eager
 PyTorch, whose per-layer overhead dominates a 14.6 M-MAC encoder. This script exports each part with
-:func:`lab.export.export_onnx` (checked against PyTorch) and times, in the same run and with the same thread
+:func:`lab.deploy.export.export_onnx` (checked against PyTorch) and times, in the same run and with the same thread
 count, one 256×256 frame through: eager PyTorch (``torch.utils.benchmark``, as ``facelab efficiency``) and
 ONNX Runtime's CPU provider (median of calls after warm-up). Weights are the models' own files when present,
 else random (latency does not depend on the values).
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lab.animate import load_animator
-    from lab.efficiency import measure_latency
-    from lab.export import export_onnx, onnx_latency
+    from lab.core.animate import load_animator
+    from lab.deploy.efficiency import measure_latency
+    from lab.deploy.export import export_onnx, onnx_latency
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="ultralight,fomm")

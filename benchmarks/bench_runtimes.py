@@ -1,6 +1,6 @@
 """Encoder and render latency of ultralight and FOMM in every inference runtime and precision, side by side.
 
-The same measurement as ``facelab efficiency --runtime all`` (:func:`lab.efficiency.runtime_costs`): each model
+The same measurement as ``facelab efficiency --runtime all`` (:func:`lab.deploy.efficiency.runtime_costs`): each model
 with its own weights (random, seeded, where none are found) is exported once (:mod:`lab.deploy.runtimes`,
 cached), then one 256×256 frame is timed through eager PyTorch, ONNX Runtime and OpenVINO at fp32, bf16 (where
 the runtime and the CPU have it) and int8 (NNCF, calibrated on training frames); medians of repeated calls
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lab.commands.efficiency import run_runtimes
+    from lab.cli.efficiency import run_runtimes
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="ultralight,fomm")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CPU: {platform.processor() or platform.machine()}, {args.threads} threads, torch {torch.__version__}")
     rc = 0 if args.no_latency else run_runtimes(args)
     if args.quality:
-        from lab.animate import load_animator
+        from lab.core.animate import load_animator
         from lab.deploy.quality import quality_cost
         from lab.deploy.runtimes import RUNTIMES, supported_precisions
 

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 
 def step_times(model: str, size: int, precision: str, threads: int, batch: int, steps: int, warmup: int) -> list[float]:
-    from lab.registry import create_animator
+    from lab.core.registry import create_animator
     from lab.train.config import resolve_run_config
     from lab.train.curves import config_at_resolution
     from lab.train.loop import _optimizer

@@ -4,8 +4,8 @@ Public surface: the animator registry (:func:`create_animator`, :func:`list_anim
 :func:`register_animator`, :func:`is_animator`) and the :class:`Animator` interface.
 """
 
-from lab.animator import Animator, AnimatorInfo, Motion, SourceState
-from lab.registry import create_animator, is_animator, list_animators, register_animator
+from lab.core.animator import Animator, AnimatorInfo, Motion, SourceState
+from lab.core.registry import create_animator, is_animator, list_animators, register_animator
 
 __version__ = "0.1.0"
 

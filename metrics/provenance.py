@@ -36,8 +36,6 @@ _PACKAGES: dict[str, tuple[str, ...]] = {
     "lpips": ("lpips",),
 }
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
-
 
 def facelab_version() -> str:
     """``lab.__version__``."""
@@ -62,14 +60,10 @@ def package_versions(names: Iterable[str] | None = None) -> dict[str, str | None
 
 def weight_entry(path: str | os.PathLike) -> dict[str, str]:
     """``{"file", "sha256", "path"}`` of a weight file; the hash is cached per (path, size, mtime)."""
-    from lab.checkpoint import file_sha256
+    from lab.core.checkpoint import file_sha256
 
     p = Path(path).absolute()  # not resolve(): keep the name the file was placed under (symlinks)
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _hash_cache:
-        _hash_cache[key] = file_sha256(p)
-    return {"file": p.name, "sha256": _hash_cache[key], "path": str(p)}
+    return {"file": p.name, "sha256": file_sha256(p), "path": str(p)}
 
 
 def build_provenance(

@@ -3,7 +3,7 @@
 Frames reach the metrics in one of two layouts, and nowhere else is the layout checked:
 
 * ``(N, H, W, 3)`` ``uint8`` numpy array, RGB (what video decoders give);
-* ``(N, 3, H, W)`` floating torch tensor in ``[0, 1]``, RGB (what :class:`lab.animator.Animator` renders).
+* ``(N, 3, H, W)`` floating torch tensor in ``[0, 1]``, RGB (what :class:`lab.core.animator.Animator` renders).
 
 :func:`_validate_frames` raises a :class:`ValueError` naming the allowed values; the converters below turn a
 validated batch into the representation each metric needs, so the maths never branches on the layout.

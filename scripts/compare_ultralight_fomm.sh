@@ -32,7 +32,7 @@ weights() {  # MODEL SPEC -> a weights file ("" for default)
 UL=$(weights ultralight "$UL")
 FOMM=$(weights fomm "$FOMM")
 metrics=l1,akd,aed,psnr,ssim
-if "$PY" -c "from metrics.weights import find_weight_file; find_weight_file('alexnet-owt-7be5be79.pth', 'LPIPS AlexNet')" 2>/dev/null; then
+if "$PY" -c "from lab.core.weights import find_weight_file; find_weight_file('alexnet-owt-7be5be79.pth', 'LPIPS AlexNet')" 2>/dev/null; then
   metrics=$metrics,lpips
 else
   echo "LPIPS left out: alexnet-owt-7be5be79.pth is in none of the weights folders (\$FACELAB_WEIGHTS, \$TORCH_HOME/hub/checkpoints)" >&2

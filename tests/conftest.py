@@ -12,7 +12,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Tests run without the weights shipped in the repository (lab.registry.SHIPPED_ENV), in this process and in the
+# Tests run without the weights shipped in the repository (lab.core.registry.SHIPPED_ENV), in this process and in the
 # app/CLI subprocesses they start: their numbers must not move when a trained file is replaced. The tests of the
 # shipped file itself (tests/lab/test_shipped_weights.py) turn it back on.
 os.environ["FACELAB_SHIPPED_WEIGHTS"] = "0"
@@ -83,7 +83,7 @@ def serve_app():
 def he_init_ultralight():
     """An untrained ultralight with He-normal convolutions (seed 0): the default init's tiny last layer makes every
     output ~0.5 whatever the input, which would let a wrong graph pass; this one's output varies."""
-    from lab.registry import create_animator
+    from lab.core.registry import create_animator
 
     torch.manual_seed(0)
     model = create_animator("ultralight").eval()

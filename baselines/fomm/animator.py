@@ -1,4 +1,5 @@
-"""The ``fomm`` animator: FOMM behind the lab's :class:`lab.animator.Animator` interface, official checkpoints included.
+"""The ``fomm`` animator: FOMM behind the lab's :class:`lab.core.animator.Animator` interface, official
+checkpoints included.
 
 Siarohin, Lathuilière, Tulyakov, Ricci, Sebe: *First Order Motion Model for Image Animation*, NeurIPS 2019.
 Official code: AliaksandrSiarohin/first-order-model@c0274845cb2dd8f0f2fe6da580d97b60fef90c91; this package is an
@@ -32,18 +33,18 @@ from baselines.fomm.discriminator import MultiScaleDiscriminator
 from baselines.fomm.generator import OcclusionAwareGenerator
 from baselines.fomm.keypoint_detector import KPDetector
 from baselines.fomm.motion import normalize_kp
-from lab.animator import AnimatorInfo, Motion
-from lab.checkpoint import (
+from lab.core.animator import AnimatorInfo, Motion
+from lab.core.checkpoint import (
     CheckpointError,
     load_animator_weights,
     load_state_dict_strict,
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import load_model_config
+from lab.core.config import load_model_config
+from lab.core.registry import register_animator
 from lab.nn.keypoint_animator import KeypointAnimator
-from lab.objective import Objective
-from lab.registry import register_animator
+from lab.nn.objective import Objective
 
 __all__ = [
     "CONFIG_DIR",
@@ -159,7 +160,7 @@ class FOMMAnimator(KeypointAnimator):
           the error lists missing/unexpected keys); ``discriminator`` is loaded too when it matches, otherwise
           skipped with a warning (it is training-only, and e.g. ``vox-adv-cpk`` needs ``vox-adv-256``'s);
         * facelab: a ``.safetensors`` file or a training checkpoint with ``"model"``
-          (:func:`lab.checkpoint.load_animator_weights`).
+          (:func:`lab.core.checkpoint.load_animator_weights`).
 
         Everything is read with ``weights_only=True``: a checkpoint holding pickled code is refused.
         """

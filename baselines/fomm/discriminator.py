@@ -137,7 +137,7 @@ class MultiScaleDiscriminator(nn.Module):
         """Score an image pyramid.
 
         Args:
-            x: ``{"prediction_<scale>": (B, C, H*s, W*s)}`` (see :class:`lab.losses.ImagePyramid`).
+            x: ``{"prediction_<scale>": (B, C, H*s, W*s)}`` (see :class:`lab.nn.losses.ImagePyramid`).
             kp: driving keypoints (for ``use_kp``).
 
         Returns:

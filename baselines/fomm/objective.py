@@ -1,11 +1,11 @@
-"""FOMM's training losses as a :class:`lab.objective.Objective` for the common trainer.
+"""FOMM's training losses as a :class:`lab.nn.objective.Objective` for the common trainer.
 
 Siarohin et al., *First Order Motion Model for Image Animation*, NeurIPS 2019, Sec. 3.3; the loss composition
 follows AliaksandrSiarohin/first-order-model@c0274845 ``modules/model.py`` (``GeneratorFullModel`` /
-``DiscriminatorFullModel``), built from the generic pieces in :mod:`lab.losses`:
+``DiscriminatorFullModel``), built from the generic pieces in :mod:`lab.nn.losses`:
 
 * ``perceptual``: multi-scale VGG19 pyramid loss over ``train_params.scales`` with ``loss_weights.perceptual``
-  (or the documented fallback when the VGG19 weights file is absent; see :class:`lab.losses.PerceptualPyramidLoss`);
+  (or the documented fallback when the VGG19 weights file is absent; see :class:`lab.nn.losses.PerceptualPyramidLoss`);
 * ``gen_gan`` + ``feature_matching``: LSGAN generator term and discriminator feature matching, only when
   ``loss_weights.generator_gan != 0`` (vox-adv-256);
 * ``equivariance_value`` / ``equivariance_jacobian``: keypoints and Jacobians must follow a random affine+TPS warp
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from lab.losses import (
+from lab.nn.losses import (
     ImagePyramid,
     PerceptualPyramidLoss,
     Transform,
@@ -34,7 +34,7 @@ from lab.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
 )
-from lab.objective import DiscriminatorFullModel, GeneratorFullModel, Objective
+from lab.nn.objective import DiscriminatorFullModel, GeneratorFullModel, Objective
 
 if TYPE_CHECKING:
     from baselines.fomm.animator import FOMMAnimator
@@ -53,7 +53,7 @@ class FOMMGeneratorFullModel(GeneratorFullModel):
     Args:
         animator: the :class:`baselines.fomm.FOMMAnimator`.
         train_params: the YAML's ``train_params`` (``scales``, ``loss_weights``, ``transform_params``).
-        vgg_weights: passed to :class:`lab.losses.PerceptualPyramidLoss` (``"auto"``, a path, or None).
+        vgg_weights: passed to :class:`lab.nn.losses.PerceptualPyramidLoss` (``"auto"``, a path, or None).
     """
 
     def __init__(
@@ -178,7 +178,7 @@ class FOMMDiscriminatorFullModel(DiscriminatorFullModel):
 def build_objective(
     animator: FOMMAnimator, train_params: Mapping, vgg_weights: str | os.PathLike | None = "auto"
 ) -> Objective:
-    """FOMM's :class:`lab.objective.Objective` for ``train_params``.
+    """FOMM's :class:`lab.nn.objective.Objective` for ``train_params``.
 
     The discriminator side exists (and is attached to the generator side) only when
     ``loss_weights.generator_gan != 0``, as the official training loop trains the discriminator only then.

@@ -27,16 +27,16 @@ from baselines.monkey_net.blocks import matrix_inverse
 from baselines.monkey_net.discriminator import Discriminator
 from baselines.monkey_net.generator import MotionTransferGenerator
 from baselines.monkey_net.keypoint_detector import KPDetector
-from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
-from lab.checkpoint import (
+from lab.core.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
+from lab.core.checkpoint import (
     CheckpointError,
     load_animator_weights,
     load_state_dict_strict,
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import deep_merge, load_model_config
-from lab.registry import register_animator
+from lab.core.config import deep_merge, load_model_config
+from lab.core.registry import register_animator
 
 __all__ = [
     "MonkeyNetAnimator",
@@ -78,7 +78,7 @@ def load_config(config: str | os.PathLike | Mapping | None = None, **model_param
 
     Raises:
         FileNotFoundError: no such file; ValueError: no ``model_params`` section; TypeError: an override that is
-        not a ``model_params`` section, or not a dict (:func:`lab.config.load_model_config`).
+        not a ``model_params`` section, or not a dict (:func:`lab.core.config.load_model_config`).
     """
     return load_model_config(config, default=DEFAULT_CONFIG, what="Monkey-Net", override_sections=MODEL_SECTIONS,
                              overrides=model_params_overrides)
@@ -154,7 +154,7 @@ class MonkeyNetAnimator(Animator):
         generator: :class:`MotionTransferGenerator` (server).
         discriminator: :class:`Discriminator` (training only). It is deliberately **not** a registered
             sub-module: the animator's ``state_dict``/``parameters()`` are the inference networks only, and the
-            trainer's generator side must not own it (``lab.objective``). Official checkpoints load into it.
+            trainer's generator side must not own it (``lab.nn.objective``). Official checkpoints load into it.
 
     The default checkpoint file name, ``monkey-net-vox.pth.tar``, is facelab's choice: the official README
     links a Yandex-disk folder (https://yadi.sk/d/BX-hwuPEVm6iNw, documented for the moving-gif demo) without

@@ -1,4 +1,4 @@
-"""Monkey-Net's training losses as a :class:`lab.objective.Objective`.
+"""Monkey-Net's training losses as a :class:`lab.nn.objective.Objective`.
 
 Own re-implementation of the losses of Siarohin et al., "Animating Arbitrary Objects via Deep Motion
 Transfer", CVPR 2019 (https://arxiv.org/abs/1812.08861), following the official code
@@ -19,7 +19,7 @@ Each loss is the per-sample mean over all map elements, then the batch mean (the
 followed by ``.mean()``). The discriminator is conditioned on the keypoint heatmaps; on the generator side
 the keypoints are not detached (``detach_kp_generator``), on the discriminator side they are when
 ``detach_kp_discriminator`` (vox: true). Monkey-Net uses no perceptual (VGG) loss and no image pyramid, so
-nothing from ``lab.losses`` is needed.
+nothing from ``lab.nn.losses`` is needed.
 
 Not reproduced: with ``detach_kp_discriminator: false`` the official loop also steps the keypoint detector
 with the discriminator loss's gradients; here the keypoint detector is updated by the common trainer's
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from lab.objective import DiscriminatorFullModel, GeneratorFullModel, Objective
+from lab.nn.objective import DiscriminatorFullModel, GeneratorFullModel, Objective
 
 __all__ = [
     "mean_batch",

@@ -15,8 +15,8 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from baselines.x2face.model import UnwrappedFaceWeightedAverage
-from lab.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
-from lab.checkpoint import (
+from lab.core.animator import Animator, AnimatorInfo, Motion, SourceState, expand_batch
+from lab.core.checkpoint import (
     CheckpointError,
     clean_state_dict,
     load_animator_weights,
@@ -24,8 +24,8 @@ from lab.checkpoint import (
     safe_load,
     wrong_keys_reason,
 )
-from lab.config import load_model_config
-from lab.registry import register_animator
+from lab.core.config import load_model_config
+from lab.core.registry import register_animator
 
 __all__ = ["X2FaceAnimator", "load_config", "load_official_state_dict", "CONFIG_PATH"]
 
@@ -46,7 +46,7 @@ def load_official_state_dict(path: str | Path) -> tuple[dict[str, Tensor], dict]
 
     Returns:
         ``(state_dict, meta)`` when the file is in the official format, None when it is not (e.g. this
-        lab's own format). Unsafe pickles raise :class:`lab.checkpoint.CheckpointError` (``weights_only``).
+        lab's own format). Unsafe pickles raise :class:`lab.core.checkpoint.CheckpointError` (``weights_only``).
     """
     if Path(path).suffix == ".safetensors":
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lab.objective import GeneratorFullModel, Objective
+from lab.nn.objective import GeneratorFullModel, Objective
 
 __all__ = ["X2FaceGeneratorFullModel", "x2face_objective", "SUPPORTED_LOSSES"]
 
@@ -54,7 +54,7 @@ class X2FaceGeneratorFullModel(GeneratorFullModel):
 
 
 def x2face_objective(animator: nn.Module, train_params: dict) -> Objective:
-    """The :class:`lab.objective.Objective` for X2Face (no discriminator).
+    """The :class:`lab.nn.objective.Objective` for X2Face (no discriminator).
 
     Args:
         animator: the X2Face animator.

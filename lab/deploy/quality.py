@@ -63,7 +63,7 @@ def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike
     import torch
 
     from lab.deploy.runtimes import wrap_animator
-    from lab.evaluate import reconstruct
+    from lab.evaluation.reconstruction import reconstruct
     from lab.train.curves import CurveEvaluator
 
     ev = CurveEvaluator(animator.name, animator.config, data, split="test", clips=clips, frames=frames,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lab.animator import Animator
+from lab.core.animator import Animator
 
 __all__ = ["calibration_pairs", "default_calibration_source", "quantized_graphs", "QUANTIZED_PARTS"]
 
@@ -102,11 +102,11 @@ def calibration_pairs(data: str | os.PathLike | np.ndarray | None = None, size: 
                 picks += [a, int(d)]
         frames = _archive_frames(src, picks)
         if frames.shape[1:3] != tuple(size):
-            from lab.train.data import _downscale_stack
+            from datasets.frames import _downscale_stack
 
             frames = _downscale_stack(frames, tuple(size))
         return [(frames[i], frames[i + 1]) for i in range(0, len(frames), 2)]
-    from lab.train.data import iter_videos
+    from datasets.frames import iter_videos
 
     videos = list(iter_videos(src, split="train", frame_shape=(size[0], size[1], 3), max_frames_per_video=50))
     if not videos:
@@ -133,8 +133,8 @@ def _calibration_id(calibration) -> str:
 
 def _feeds(animator: Animator, pairs, onnx_inputs: dict[str, list[str]]) -> dict[str, list[dict]]:
     """Calibration inputs of each quantised graph, computed with the fp32 PyTorch model."""
-    from lab.animate import to_tensor
-    from lab.export import _keys, state_keys
+    from lab.core.animate import to_tensor
+    from lab.deploy.export import _keys, state_keys
 
     keys, skeys = _keys(animator), state_keys(animator)
     enc, ren = [], []

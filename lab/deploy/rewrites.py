@@ -1,6 +1,6 @@
 """Export-time rewrites: the same function in fewer or cheaper graph operations.
 
-Applied by :func:`lab.export.export_onnx` to a *copy* of the animator (the caller's model, its
+Applied by :func:`lab.deploy.export.export_onnx` to a *copy* of the animator (the caller's model, its
 architecture and its ``state_dict`` keys are untouched), each one exact in real arithmetic and checked in
 ``tests/lab/test_runtimes.py`` against the module it replaces (float32 rounding differs by a few ulps):
 

@@ -1,6 +1,6 @@
 """Inference runtimes for an animator's encoder and decoder behind one switch.
 
-An animator is exported once to ONNX (:func:`lab.export.export_onnx`, batch 1, with the exact rewrites of
+An animator is exported once to ONNX (:func:`lab.deploy.export.export_onnx`, batch 1, with the exact rewrites of
 :mod:`lab.deploy.rewrites`) as three graphs: ``encoder`` (frame → motion), ``source`` (source frame → the
 state :meth:`Animator.encode_source` caches) and ``render`` (cached state + source/driving motion → frame),
 then run by one of:
@@ -26,7 +26,7 @@ Public API (used by the app's Live tab and ``facelab efficiency --runtime``)::
     supported_precisions(runtime)     # {"fp32": None, "bf16": None | reason, "int8": None | reason}
     wrap_animator(animator, runtime, precision="fp32", threads=None) -> RuntimeAnimator
 
-:class:`RuntimeAnimator` is an :class:`~lab.animator.Animator`: ``extract_motion``, ``encode_source``,
+:class:`RuntimeAnimator` is an :class:`~lab.core.animator.Animator`: ``extract_motion``, ``encode_source``,
 ``render``, ``transfer_motion``, ``animate``, ``info``, ``name``, ``input_size`` behave as the wrapped model's
 (tensors in and out, on the CPU), with the work done by the runtime; ``runtime``, ``precision`` and
 ``threads`` say how. Exports (and int8 models) are cached under ``$FACELAB_DEPLOY_CACHE`` (default
@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lab.animator import Animator, Motion, SourceState, cat_batches, expand_batch, index_batch
+from lab.core.animator import Animator, Motion, SourceState, cat_batches, expand_batch, index_batch
 
 __all__ = ["RUNTIMES", "PRECISIONS", "RuntimeUnavailable", "available_runtimes", "supported_precisions",
            "wrap_animator", "RuntimeAnimator", "deploy_dir", "weights_hash", "EXPORT_VERSION"]
@@ -181,7 +181,7 @@ def _trivial_source(animator: Animator) -> bool:
 def exported_graphs(animator: Animator, cache_dir: str | os.PathLike | None = None) -> dict[str, Path]:
     """``{part: .onnx path}`` of the animator's ``encoder``, ``source`` (absent when trivial) and ``render``
     graphs, exported once (batch 1) into the cache folder and reused while the weights are the same."""
-    from lab.export import export_onnx
+    from lab.deploy.export import export_onnx
 
     folder = _export_folder(animator, cache_dir)
     parts = [p for p in _GRAPH_PARTS if not (p == "source" and _trivial_source(animator))]
@@ -220,7 +220,7 @@ def _move_onnx(src: Path, dst: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- engines
 class _OrtGraph:
     def __init__(self, path: Path, threads: int | None) -> None:
-        from lab.export import onnx_session
+        from lab.deploy.export import onnx_session
 
         self.session = onnx_session(path, threads, denormal_as_zero=True)
         self.inputs = [i.name for i in self.session.get_inputs()]
@@ -397,7 +397,7 @@ def wrap_animator(animator: Animator, runtime: str, precision: str = "fp32", thr
     animator = animator.eval().cpu()
     if runtime == "torch":
         return RuntimeAnimator(animator, runtime, precision, threads)
-    from lab.export import _keys, state_keys
+    from lab.deploy.export import _keys, state_keys
 
     t0 = time.perf_counter()
     paths = exported_graphs(animator, cache_dir)

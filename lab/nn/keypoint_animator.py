@@ -1,4 +1,4 @@
-"""The keypoint-animator base: FOMM's motion representation behind the :class:`lab.animator.Animator` interface.
+"""The keypoint-animator base: FOMM's motion representation behind the :class:`lab.core.animator.Animator` interface.
 
 FOMM and the proposed ``ultralight`` model send the same motion (keypoints + local affine Jacobians) and share
 the same three networks' roles: a keypoint detector on the sender, a generator on the server, and a
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-from lab.animator import Animator, Motion, SourceState, expand_batch
+from lab.core.animator import Animator, Motion, SourceState, expand_batch
 
 __all__ = ["KeypointAnimator"]
 

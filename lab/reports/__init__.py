@@ -9,7 +9,7 @@ and turns them into tables and plotly figures, for the CLI (``facelab report``),
 * :mod:`~lab.reports.cells`: a cell's text, which says why a cell has no number;
 * :mod:`~lab.reports.figures`: plotly figures;
 * :mod:`~lab.reports.paper`: the paper's Table 1 and Table 2 (reference only: another copy of VoxCeleb);
-* :mod:`~lab.reports.format`: the number formatter and the markdown-table writer;
+* :mod:`~lab.core.format`: the number formatter and the markdown-table writer;
 * :mod:`~lab.reports.html`: ``report.html`` from ``templates/report.html.j2``, tables as pandas Stylers;
 * :mod:`~lab.reports.write`: the report folder.
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from lab.reports.format import fmt
+from lab.core.format import fmt
 
 __all__ = ["CELL_SUFFIXES", "cell_count", "metric_cell", "display_table"]
 

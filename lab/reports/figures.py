@@ -73,7 +73,8 @@ def fig_temporal(run: RunData, metric: str, wrap: int = 3) -> go.Figure:
 
 
 def _rd_label(df: pd.DataFrame) -> pd.Series:
-    """The curve's name: ``curve`` (lab/ratedistortion.py: ``model+codec``, or the anchor codec), else built."""
+    """The curve's name: ``curve`` (lab/evaluation/rate_distortion.py: ``model+codec``, or the anchor codec),
+    else built."""
     if "curve" in df.columns:
         return df["curve"].astype(str)
     if "codec" not in df.columns:

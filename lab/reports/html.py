@@ -1,5 +1,5 @@
 """``report.html``: the page is the Jinja2 template ``templates/report.html.j2`` (autoescaped), every table a pandas
-``Styler`` (cell texts by :func:`lab.reports.cells.metric_cell` and :func:`lab.reports.format.fmt`).
+``Styler`` (cell texts by :func:`lab.reports.cells.metric_cell` and :func:`lab.core.format.fmt`).
 
 Templates load through :class:`jinja2.PackageLoader`, so they are found in the source tree and in an install.
 The Styler renders with pandas' own table template extended by ``templates/styler_table.html.j2``, which only
@@ -22,8 +22,8 @@ import pandas as pd
 from markupsafe import Markup, escape
 from pandas.io.formats.style import Styler
 
+from lab.core.format import fmt
 from lab.reports.cells import cell_count, display_table, metric_cell
-from lab.reports.format import fmt
 from lab.reports.paper import PAPER_CLAIM, PAPER_NOTE, paper_table2_rows
 from lab.reports.runs import GalleryItem, RunData
 from lab.reports.tables import BREAKDOWNS, claim_check

@@ -1,12 +1,13 @@
 """Run folders: read whichever files facelab's batch jobs wrote (:data:`RUN_FILES`) into one :class:`RunData`.
 
-* **evaluation** (:func:`lab.evaluate.evaluate_reconstruction`): ``per_frame.csv`` (the source of truth:
+* **evaluation** (:func:`lab.evaluation.reconstruction.evaluate_reconstruction`): ``per_frame.csv`` (the source
+of truth:
   every number of a report is recomputed from it), ``summary.csv``, ``per_video.csv``, ``table2.md``,
   ``provenance.json``;
-* **rate–distortion** (:mod:`lab.ratedistortion`): ``rd.csv``, ``rd_summary.csv``, ``bd_rate.csv``;
-* **failures** (:mod:`lab.failures`): ``failures.csv``, ``gallery.json`` (``[{file, caption, reason, video,
+* **rate–distortion** (:mod:`lab.evaluation.rate_distortion`): ``rd.csv``, ``rd_summary.csv``, ``bd_rate.csv``;
+* **failures** (:mod:`lab.evaluation.failures`): ``failures.csv``, ``gallery.json`` (``[{file, caption, reason, video,
   frame, score}]``, ``file`` relative to the json), ``summary.json``;
-* **cross-identity** (:mod:`lab.evaluate_cross`): ``per_frame_cross.csv``, ``summary_cross.csv``,
+* **cross-identity** (:mod:`lab.evaluation.cross_identity`): ``per_frame_cross.csv``, ``summary_cross.csv``,
   ``provenance_cross.json``.
 
 A folder holding none of them is an error naming the folder.
@@ -61,7 +62,7 @@ class RunData:
             that file's path).
         rd, rd_summary, bd_rate: rate–distortion tables.
         failures: ``failures.csv``; gallery: ``gallery.json`` entries.
-        cross: ``per_frame_cross.csv`` of a cross-identity evaluation (:mod:`lab.evaluate_cross`).
+        cross: ``per_frame_cross.csv`` of a cross-identity evaluation (:mod:`lab.evaluation.cross_identity`).
         files: run folder → the run files found there.
     """
 

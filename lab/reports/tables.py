@@ -2,7 +2,7 @@
 
 Every evaluation number is recomputed from ``per_frame.csv``, pooled over frames as FOMM and pose-evaluation
 pool. Videos are matched to the shared data set's ``MANIFEST.csv`` by :attr:`datasets.shared.SharedItem.name`
-(the name :func:`lab.train.data.iter_videos` gives a shared-set clip) for the breakdowns. The paper's Table 2
+(the name :func:`datasets.frames.iter_videos` gives a shared-set clip) for the breakdowns. The paper's Table 2
 (:mod:`lab.reports.paper`) is printed beside ours for reference only.
 """
 
@@ -125,8 +125,9 @@ def table2_table(run: RunData, reference_model: str | None = None) -> pd.DataFra
 
 
 def table2_text(run: RunData) -> str:
-    """Table 2 as :func:`lab.evaluate.table2_markdown` writes it (frames, skipped counts, weights label)."""
-    from lab.evaluate import table2_markdown
+    """Table 2 as :func:`lab.evaluation.reconstruction.table2_markdown` writes it (frames, skipped counts,
+    weights label)."""
+    from lab.evaluation.reconstruction import table2_markdown
 
     t = table2_table(run)
     rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
@@ -151,7 +152,7 @@ def match_manifest(videos: Sequence[str], data_root: str | os.PathLike | None = 
     """Manifest columns of the videos that are shared-set clips (None: no manifest, or no video in it).
 
     A run's video name is :attr:`datasets.shared.SharedItem.name` (``FuxiVirtualHuman+styletalk/nice_clip1``),
-    the name :func:`lab.train.data.iter_videos` yields for the shared set; a manifest ``file`` also matches.
+    the name :func:`datasets.frames.iter_videos` yields for the shared set; a manifest ``file`` also matches.
 
     Returns:
         One row per given video: ``video, file, pose_class, split, identity`` (``identity`` is the
@@ -313,7 +314,7 @@ def report_tables(run: RunData, reference_model: str | None = None,
 
 def cross_identity_table(run: RunData) -> pd.DataFrame:
     """Cross-identity metrics pooled over frames with a face, per model (and per pair below each model)."""
-    from lab.evaluate_cross import CROSS_METRICS
+    from lab.evaluation.cross_identity import CROSS_METRICS
 
     d = run.cross
     metrics = [m for m in CROSS_METRICS if m in d]

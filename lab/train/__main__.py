@@ -2,6 +2,6 @@
 
 import sys
 
-from lab.commands.train import main_train
+from lab.cli.train import main_train
 
 sys.exit(main_train())

@@ -34,7 +34,7 @@ and ``jitter_param``), and the trainer's ``max_frames_per_video`` / ``frame_stri
 
 from __future__ import annotations
 
-from lab.config import deep_merge
+from lab.core.config import deep_merge
 
 __all__ = ["TRAIN_DEFAULTS", "DATASET_DEFAULTS", "resolve_run_config"]
 

@@ -74,7 +74,7 @@ class CurveEvaluator:
     def __init__(self, model: str, run_config: dict, data: str | os.PathLike, split: str = "test",
                  clips: int | None = None, frames: int = 40, stride: int = 4, size: int = 256,
                  backend: str = "dlib") -> None:
-        from lab.train.data import load_videos
+        from datasets.frames import load_videos
 
         videos = load_videos(data, split=split, frame_shape=(size, size, 3), max_frames_per_video=frames + 1)
         videos = sorted(videos, key=lambda v: v.name)[: clips or None]
@@ -101,7 +101,7 @@ class CurveEvaluator:
 
     def _eval_animator(self):
         if self._animator is None:
-            from lab.registry import create_animator
+            from lab.core.registry import create_animator
 
             self._animator = create_animator(self.model, config=self.config)
         return self._animator
@@ -126,8 +126,8 @@ class CurveEvaluator:
         """Score weights (a state_dict of the run's model) at the evaluation resolution, in fp32."""
         import torch
 
-        from lab.checkpoint import load_state_dict_strict
-        from lab.evaluate import reconstruct
+        from lab.core.checkpoint import load_state_dict_strict
+        from lab.evaluation.reconstruction import reconstruct
 
         animator = self._eval_animator()
         load_state_dict_strict(animator, {k: v.detach().float() if v.is_floating_point() else v

@@ -3,7 +3,7 @@
 ``train(...)`` is what ``facelab train`` and ``torchrun -m lab.train`` call. It
 
 * initialises ``torch.distributed`` when launched by torchrun (gloo on CPU, nccl on CUDA) and wraps the
-  model's generator and discriminator sides (:mod:`lab.objective`) in separate DDPs;
+  model's generator and discriminator sides (:mod:`lab.nn.objective`) in separate DDPs;
 * samples pairs of frames from the same video (:mod:`lab.train.data`) with a resumable distributed
   sampler, and seeds each step's RNG from ``(seed, step, rank)``, so a run killed and resumed from its
   last checkpoint follows the same trajectory as an uninterrupted one;
@@ -38,8 +38,8 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from lab.config import load_yaml
-from lab.registry import create_animator
+from lab.core.config import load_yaml
+from lab.core.registry import create_animator
 from lab.train.config import resolve_run_config
 from lab.train.curves import STATIC_FILE
 from lab.train.data import EpochBatchSampler, PairDataset, describe_videos, load_videos
@@ -207,7 +207,7 @@ def train(
     ckpt_path = latest_checkpoint(run_dir)
     ckpt = None
     if ckpt_path is not None:
-        from lab.checkpoint import safe_load
+        from lab.core.checkpoint import safe_load
 
         ckpt = safe_load(ckpt_path)
         if ckpt.get("model_name") != model:
@@ -287,7 +287,7 @@ def train(
     cpu_seconds = 0.0  # process CPU time of those steps (all threads)
     warm_from = None
     if ckpt is None and init_from is not None:
-        from lab.checkpoint import load_animator_weights
+        from lab.core.checkpoint import load_animator_weights
 
         meta = load_animator_weights(animator, init_from)  # an inference file's hours, or a checkpoint's seconds
         start = int(meta.get("steps") or meta.get("step") or 0)
@@ -298,7 +298,7 @@ def train(
         if rank == 0:
             print(f"facelab train: warm start from {init_from} at step {start} (fresh optimiser)", flush=True)
     if ckpt is not None:
-        from lab.checkpoint import load_state_dict_strict
+        from lab.core.checkpoint import load_state_dict_strict
 
         load_state_dict_strict(animator, ckpt["model"], what=f"resume {ckpt_path}")
         opt.load_state_dict(ckpt["optimizer"])
@@ -604,7 +604,7 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
     The metadata records the model, its config, the data it saw, steps, device-minutes and losses used.
     """
     from lab import __version__
-    from lab.checkpoint import load_state_dict_strict, safe_load, save_inference_weights
+    from lab.core.checkpoint import load_state_dict_strict, safe_load, save_inference_weights
 
     src = Path(run_dir_or_ckpt)
     ck_path = latest_checkpoint(src) if src.is_dir() else src

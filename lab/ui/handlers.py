@@ -17,7 +17,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from lab.animate import LoadedAnimator, load_animator, run_models, side_by_side
+from lab.core.animate import LoadedAnimator, load_animator, side_by_side
+from lab.evaluation.compare import run_models
 
 __all__ = ["demo_files", "demo_camera_file", "animate", "conference", "rate_distortion", "failures", "batch",
            "cross_identity",
@@ -35,7 +36,7 @@ def _model(name: str, usable: bool = True) -> LoadedAnimator:
 
     A weights file that is found but refused (not a checkpoint, holds code, wrong keys) makes that model
     ``unavailable: <reason>``: listed as such (``usable=False``: the Models table), refused with that one line
-    when it is to run (:class:`lab.animate.ModelUnavailable`, an error toast); the app and the other models stay.
+    when it is to run (:class:`lab.core.animate.ModelUnavailable`, an error toast); the app and the other models stay.
     """
     la = _LOADED.get(name) or load_animator(name, allow_unavailable=True)
     _LOADED[name] = la
@@ -121,7 +122,7 @@ def user_message(error: BaseException | str, paths=()) -> str:
 
 class _Job:
     """One handler call: its input files (named by their own names in messages), the notes for the status
-    markdown and the progress callback (:data:`lab.progress.ProgressFn`, None without a progress bar)."""
+    markdown and the progress callback (:data:`lab.core.progress.ProgressFn`, None without a progress bar)."""
 
     def __init__(self, *paths: str | None, progress=None) -> None:
         self.paths = [p for p in paths if p]
@@ -231,7 +232,7 @@ def animate(source_path: str | None, driving_path: str | None, models: list[str]
 
 def models_table() -> list[list]:
     """``[name, encoder params, decoder params, motion per frame, weights, description]`` per animator."""
-    from lab.registry import list_animators
+    from lab.core.registry import list_animators
 
     rows = []
     for name in list_animators():
@@ -249,7 +250,7 @@ def efficiency_rows(models: list[str] | None, latency: bool = False) -> list[lis
     Returns:
         ``[model, part, params, GMACs, GFLOPs, latency ms, x faster than fomm]`` per part.
     """
-    from lab.efficiency import animator_costs, efficiency_table
+    from lab.deploy.efficiency import animator_costs, efficiency_table
 
     if not models:
         raise UserInputError("tick at least one model")
@@ -298,7 +299,7 @@ CONFERENCE_SUMMARY = (  # (label, summary key, format)
 
 def conference(camera_path: str | None, model: str, gate: str, composition: str, codec: str, crf: float,
                quant_factor: float, max_frames: int = MAX_FRAMES_DEFAULT, progress=None):
-    """The whole codec path on a camera clip (:func:`lab.conference.run_conference`).
+    """The whole codec path on a camera clip (:func:`lab.conference.call.run_conference`).
 
     Returns:
         (side-by-side mp4 camera | received, downlink mp4, summary rows ``[quantity, value]``,
@@ -307,7 +308,7 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
     from datasets.errors import DataError
     from datasets.uploads import frames_used_note
     from datasets.video import write_video
-    from lab.conference import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+    from lab.conference.call import ConferenceConfig, load_camera_clip, preview_grid, run_conference
 
     job = _Job(camera_path, progress=progress)
     if not camera_path:
@@ -359,7 +360,7 @@ def default_conference_model(names: list[str]) -> str:
 
 def failures(source_path: str | None, driving_path: str | None, model: str, reconstruction: bool, crop: bool,
              max_frames: int, max_yaw: float, max_pose_diff: float, progress=None):
-    """Failure flags of a (source, driving) run and its gallery (:mod:`lab.failures`).
+    """Failure flags of a (source, driving) run and its gallery (:mod:`lab.evaluation.failures`).
 
     Args:
         reconstruction: take the source from the driving clip's first frame (self-reenactment, with per-frame
@@ -368,8 +369,8 @@ def failures(source_path: str | None, driving_path: str | None, model: str, reco
     Returns:
         (gallery ``[(png path, caption)]``, per-frame rows, summary markdown, failures.csv path)
     """
-    from lab.animate import animate_frames
-    from lab.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
+    from lab.core.animate import animate_frames
+    from lab.evaluation.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
 
     job = _Job(driving_path, *(() if reconstruction else (source_path,)), progress=progress)
     if reconstruction:
@@ -425,7 +426,7 @@ def default_batch_data() -> str:
 
 def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_frames: int,
           metrics: list[str] | None, progress=None):
-    """Evaluate + failure flags + report on a folder of clips (:func:`lab.batch.run_batch`).
+    """Evaluate + failure flags + report on a folder of clips (:func:`lab.reports.batch.run_batch`).
 
     Returns:
         (Table 2 rows, per-clip rows, per-clip L1 figure, gallery, report.html path, status markdown); the
@@ -433,8 +434,8 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
         (``skipped: no face in 6 of 6 predictions``), or ``∞ (exact copy in ...)``, as in the HTML report.
     """
     from datasets.errors import DataError
-    from lab.batch import batch_videos, run_batch
     from lab.reports import display_table, fig_per_clip, load_runs, per_clip_table, read_gallery, table2_table
+    from lab.reports.batch import batch_videos, run_batch
 
     if not models:
         raise UserInputError("tick at least one model")
@@ -467,12 +468,13 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
 
 def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: list[str] | None, crop: bool,
                     max_frames: int, progress=None):
-    """Rate–distortion of animators as codecs against x264/x265 on one clip (:func:`lab.ratedistortion.rd_over_videos`).
+    """Rate–distortion of animators as codecs against x264/x265 on one clip
+    (:func:`lab.evaluation.rate_distortion.rd_over_videos`).
 
     Returns:
         (RD figure, RD points rows, BD-rate rows, status markdown)
     """
-    from lab.ratedistortion import rd_over_videos
+    from lab.evaluation.rate_distortion import rd_over_videos
     from lab.reports import fig_rd, load_runs, rd_summary_table
 
     if not models:
@@ -502,14 +504,14 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
 
 def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: int, max_frames: int,
                    progress=None):
-    """Cross-identity evaluation of the shared set's ``cross_identity`` pairs (:mod:`lab.evaluate_cross`).
+    """Cross-identity evaluation of the shared set's ``cross_identity`` pairs (:mod:`lab.evaluation.cross_identity`).
 
     Returns:
         (per-model and per-pair rows, report.html path, status markdown)
     """
     import itertools
 
-    from lab.evaluate_cross import evaluate_cross_identity, iter_cross_pairs
+    from lab.evaluation.cross_identity import evaluate_cross_identity, iter_cross_pairs
     from lab.reports import cross_identity_table, load_runs, write_report
 
     if not models:

@@ -1,6 +1,7 @@
-"""The app's Live tab: the browser's webcam through a live call (:class:`lab.live.LiveSession`), frame by frame.
+"""The app's Live tab: the browser's webcam through a live call (:class:`lab.conference.live.LiveSession`),
+frame by frame.
 
-Gradio wiring and its one handler; the call itself is :mod:`lab.live` (no Gradio there). Gradio's webcam
+Gradio wiring and its one handler; the call itself is :mod:`lab.conference.live` (no Gradio there). Gradio's webcam
 stream sends a frame every :data:`STREAM_EVERY` seconds while no result is pending, so frames never pile up
 on the way; the session counts the camera ticks that passed while it was busy as dropped frames
 (``LiveConfig.camera_interval``). One call per browser session (keyed by Gradio's session hash), at most
@@ -19,9 +20,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from lab.composition import COMPOSITION_METHODS
-from lab.conference import GATE_MODES
-from lab.live import STAGES, LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
+from lab.codec.composition import COMPOSITION_METHODS
+from lab.conference.call import GATE_MODES
+from lab.conference.live import STAGES, LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
 from lab.ui import handlers as h
 
 __all__ = ["STREAM_EVERY", "live_frame", "frame_html", "new_reference", "stats_markdown", "stage_rows", "live_tab"]
@@ -63,7 +64,7 @@ def _fmt(v: float, spec: str) -> str:
 
 
 def stats_markdown(s: dict) -> str:
-    """The headline numbers of :meth:`lab.live.LiveSession.stats` as one markdown paragraph."""
+    """The headline numbers of :meth:`lab.conference.live.LiveSession.stats` as one markdown paragraph."""
     kbps, recent = _fmt(s["uplink_motion_kbps"], ".2f"), _fmt(s["uplink_motion_kbps_recent"], ".2f")
     return (f"**{_fmt(s['fps'], '.1f')} frames/s** achieved (recent {_fmt(s['fps_recent'], '.1f')}) · uplink "
             f"**{kbps} kbps** motion (recent {recent}; + {_fmt(s['uplink_reference_kbit'], '.0f')} kbit reference "
@@ -150,7 +151,7 @@ def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str,
         (the received frame as ``<img>`` html or None, stats markdown, stage rows, status markdown)
     """
     from datasets.errors import DataError
-    from lab.checkpoint import CheckpointError
+    from lab.core.checkpoint import CheckpointError
 
     empty = stage_rows({f"ms_{s}_recent": float("nan") for s in STAGES} | {"ms_total_recent": float("nan")})
     if frame is None:

@@ -95,7 +95,7 @@ _cache: dict[tuple, Any] = {}
 
 def _cache_key(name: str) -> tuple:
     # The weight folders are part of the key: a changed TORCH_HOME/FACELAB_WEIGHTS loads anew.
-    from metrics.weights import facelab_weights_dir, hub_checkpoints_dir
+    from lab.core.weights import facelab_weights_dir, hub_checkpoints_dir
 
     return (name, str(hub_checkpoints_dir()), str(facelab_weights_dir()))
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from metrics.weights import find_weight_file, hub_checkpoints_dir
+from lab.core.weights import find_weight_file, hub_checkpoints_dir
 
 __all__ = ["FaceAlignmentBackend", "FAN_FILE", "S3FD_FILE"]
 

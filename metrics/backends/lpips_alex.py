@@ -6,7 +6,7 @@ richzhang/PerceptualSimilarity, package ``lpips`` 0.1.4) needs two weight sets:
 * the linear calibration layers, ``lpips/weights/v0.1/alex.pth``, shipped inside the ``lpips`` package;
 * torchvision's ImageNet AlexNet, ``alexnet-owt-7be5be79.pth``, which ``lpips`` would download through
   torchvision. Here the trunk is built without weights (``pnet_rand=True``) and the file is loaded by facelab
-  from ``$FACELAB_WEIGHTS`` or ``$TORCH_HOME/hub/checkpoints`` (:func:`metrics.weights.weights_dirs`, in that
+  from ``$FACELAB_WEIGHTS`` or ``$TORCH_HOME/hub/checkpoints`` (:func:`lab.core.weights.weights_dirs`, in that
   order) with ``weights_only=True``; a missing file
   raises :class:`FileNotFoundError` naming it and the folder. The result is the same module ``lpips.LPIPS(
   net='alex', version='0.1')`` builds with pretrained weights.
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from metrics.weights import facelab_weights_dir, find_weight_file, hub_checkpoints_dir, weights_dirs
+from lab.core.weights import facelab_weights_dir, find_weight_file, hub_checkpoints_dir, weights_dirs
 
 __all__ = ["ALEXNET_FILE", "load_lpips_alex", "get_lpips_alex", "lpips_provenance"]
 
@@ -42,7 +42,7 @@ def load_lpips_alex(alexnet_weights: str | os.PathLike | None = None) -> tuple[n
 
     Args:
         alexnet_weights: path of ``alexnet-owt-7be5be79.pth`` (torchvision's AlexNet ``state_dict``); default:
-            looked up in :func:`metrics.weights.weights_dirs` (``$FACELAB_WEIGHTS``, then
+            looked up in :func:`lab.core.weights.weights_dirs` (``$FACELAB_WEIGHTS``, then
             ``$TORCH_HOME/hub/checkpoints``).
 
     Returns:
@@ -51,9 +51,9 @@ def load_lpips_alex(alexnet_weights: str | os.PathLike | None = None) -> tuple[n
 
     Raises:
         FileNotFoundError: the AlexNet file is missing (the message names it and the folder).
-        lab.checkpoint.CheckpointError: the file is not an AlexNet ``state_dict``.
+        lab.core.checkpoint.CheckpointError: the file is not an AlexNet ``state_dict``.
     """
-    from lab.checkpoint import CheckpointError, safe_load
+    from lab.core.checkpoint import CheckpointError, safe_load
 
     path = find_weight_file(
         ALEXNET_FILE,

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lab.core.weights import find_weight_file, weights_dirs
 from metrics.backends.openface_net import OpenFaceNN4Small2
-from metrics.weights import find_weight_file, weights_dirs
 
 __all__ = ["OpenFaceBackend", "OPENFACE_FILE", "openface_preprocess", "load_openface"]
 
@@ -49,9 +49,9 @@ def load_openface(path: str | os.PathLike, device: str | torch.device = "cpu") -
     """Build :class:`OpenFaceNN4Small2` and load the port's ``state_dict`` from ``path`` (strict, safe).
 
     Raises:
-        lab.checkpoint.CheckpointError: unreadable file, or keys/shapes that do not match.
+        lab.core.checkpoint.CheckpointError: unreadable file, or keys/shapes that do not match.
     """
-    from lab.checkpoint import CheckpointError, load_state_dict_strict, safe_load
+    from lab.core.checkpoint import CheckpointError, load_state_dict_strict, safe_load
 
     state = safe_load(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

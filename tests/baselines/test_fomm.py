@@ -21,7 +21,7 @@ from baselines.fomm import (
     normalize_kp,
 )
 from lab import create_animator
-from lab.checkpoint import CheckpointError
+from lab.core.checkpoint import CheckpointError
 
 # copy of shared/spec/baselines/fomm_state_dict.json (measured from the official modules at vox-256)
 SPEC = Path(__file__).resolve().parent / "goldens" / "fomm_state_dict.json"
@@ -357,7 +357,7 @@ def test_mismatched_discriminator_is_skipped_with_a_warning(tmp_path):
 
 
 def test_lab_formats_load(tmp_path):
-    from lab.checkpoint import save_inference_weights
+    from lab.core.checkpoint import save_inference_weights
 
     src = small_animator()
     torch.save({"model": src.state_dict(), "step": 7}, tmp_path / "train.pt")

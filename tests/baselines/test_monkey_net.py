@@ -48,7 +48,7 @@ from baselines.monkey_net import (
     normalize_kp,
 )
 from lab import create_animator, list_animators
-from lab.checkpoint import CheckpointError, save_inference_weights
+from lab.core.checkpoint import CheckpointError, save_inference_weights
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "goldens" / "monkey_net_small.npz"
@@ -232,7 +232,7 @@ def test_config_overrides_and_errors():
     dm = cfg["model_params"]["generator_params"]["dense_motion_params"]
     assert dm["num_blocks"] == 3 and dm["use_mask"] is True  # nested keys merged, others kept
     assert load_config()["model_params"]["generator_params"]["dense_motion_params"]["num_blocks"] == 5
-    # the errors of every model's load_config (lab.config.load_model_config): FOMM's test checks the same
+    # the errors of every model's load_config (lab.core.config.load_model_config): FOMM's test checks the same
     with pytest.raises(TypeError, match="unknown Monkey-Net override 'train_params'"):
         load_config(train_params={"lr": 1})
     with pytest.raises(TypeError, match="must be a dict"):

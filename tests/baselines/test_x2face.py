@@ -44,8 +44,8 @@ import torch.nn.functional as F
 
 from baselines.x2face import UnwrappedFaceWeightedAverage, X2FaceAnimator
 from lab import create_animator
-from lab.checkpoint import CheckpointError, load_state_dict_strict, save_inference_weights
-from lab.objective import Objective
+from lab.core.checkpoint import CheckpointError, load_state_dict_strict, save_inference_weights
+from lab.nn.objective import Objective
 
 GOLDEN = Path(__file__).resolve().parent / "goldens" / "x2face_golden.npz"
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "baselines" / "x2face_state_dict.json"

@@ -1,11 +1,12 @@
-"""The animation pipeline the app and CLI share (mirrors lab/animate.py)."""
+"""The animation pipeline the app and CLI share (mirrors lab/core/animate.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lab.animate import animate_frames, load_animator, run_models, side_by_side, to_tensor, to_uint8
+from lab.core.animate import animate_frames, load_animator, side_by_side, to_tensor, to_uint8
+from lab.evaluation.compare import run_models
 
 
 def test_uint8_tensor_roundtrip_and_shape_errors():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from lab.batch import batch_videos, run_batch
+from lab.reports.batch import batch_videos, run_batch
 
 
 @pytest.fixture(scope="module")

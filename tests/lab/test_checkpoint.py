@@ -1,4 +1,4 @@
-"""Safe checkpoint loading (mirrors lab/checkpoint.py)."""
+"""Safe checkpoint loading (mirrors lab/core/checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lab.checkpoint import (
+from lab.core.checkpoint import (
     CheckpointError,
     clean_state_dict,
     load_animator_weights,
@@ -167,7 +167,7 @@ def test_fomm_inference_file_leaves_out_the_discriminator_and_loads_back(tmp_pat
     from safetensors import safe_open
 
     from baselines.fomm.animator import FOMMAnimator
-    from lab.checkpoint import load_animator_weights, save_inference_weights
+    from lab.core.checkpoint import load_animator_weights, save_inference_weights
 
     torch.manual_seed(0)
     a = FOMMAnimator()

@@ -1,4 +1,4 @@
-"""The motion-feature bitstream (lab/codec.py): exp-Golomb codes, closed-loop quantisation, packets, errors."""
+"""The motion-feature bitstream (lab/codec/motion.py): exp-Golomb codes, closed-loop quantisation, packets, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.codec import (
+from lab.codec.motion import (
     BitReader,
     BitWriter,
     MotionBitstream,
@@ -271,7 +271,7 @@ def test_reference_must_match_the_layout():
 def test_codes_an_animators_real_motion_within_the_bound():
     from datasets.demo import demo_driving
     from lab import create_animator
-    from lab.animate import to_tensor
+    from lab.core.animate import to_tensor
 
     torch.manual_seed(0)
     model = create_animator("ultralight").eval()

@@ -8,7 +8,7 @@ from skimage import data
 
 from datasets.crop import crop_frame
 from datasets.demo import ASTRONAUT_BOX
-from lab.composition import blend_mask, compose, compose_frames, seam_score
+from lab.codec.composition import blend_mask, compose, compose_frames, seam_score
 
 
 @pytest.fixture(scope="module")

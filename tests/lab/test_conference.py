@@ -10,8 +10,8 @@ import torch
 from PIL import Image, ImageFilter
 
 from datasets.demo import demo_fps, demo_upper_body
-from lab.animate import load_animator
-from lab.conference import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+from lab.conference.call import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+from lab.core.animate import load_animator
 
 N = 10
 
@@ -85,7 +85,7 @@ def test_composition_methods_and_their_seam(camera, tmp_path):
     """A head unlike the reference frame (an untrained ultralight with FOMM's synthesis output renders a flat
     grey head): pasted naively it leaves a step at the crop box that feathering removes (the border pixels are the
     reference frame's, so the step is the camera's own)."""
-    from lab.animate import LoadedAnimator
+    from lab.core.animate import LoadedAnimator
     from lab.models.ultralight.model import UltralightAnimator
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Efficiency counting (mirrors lab/efficiency.py) and the proposed model's budget (paper Table 1)."""
+"""Efficiency counting (mirrors lab/deploy/efficiency.py) and the proposed model's budget (paper Table 1)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lab import create_animator
-from lab.efficiency import animator_costs, count_macs, efficiency_table
+from lab.deploy.efficiency import animator_costs, count_macs, efficiency_table
 
 
 def test_count_macs_of_a_conv_is_exact():

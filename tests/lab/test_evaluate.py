@@ -1,4 +1,4 @@
-"""The reconstruction evaluation runner (mirrors lab/evaluate.py) and ``facelab evaluate``."""
+"""The reconstruction evaluation runner (mirrors lab/evaluation/reconstruction.py) and ``facelab evaluate``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.evaluate import evaluate_reconstruction, iter_eval_videos, reconstruct, table2_markdown
+from lab.evaluation.reconstruction import evaluate_reconstruction, iter_eval_videos, reconstruct, table2_markdown
 
 
 def test_static_reconstruction_is_frame_zero_and_metrics_match(data_root, tmp_path):
@@ -134,8 +134,8 @@ def test_killed_run_resumes_to_the_uninterrupted_summary(no_weights, tiny_videos
 
 def test_resume_with_other_weights_is_refused(no_weights, tiny_videos, tmp_path, capsys):
     from lab import create_animator
-    from lab.checkpoint import file_sha256, save_inference_weights
     from lab.cli import main
+    from lab.core.checkpoint import file_sha256, save_inference_weights
 
     out = tmp_path / "run"
     _ultralight(tiny_videos[:1], out)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from datasets.demo import demo_driving, demo_source
-from lab.evaluate_cross import cross_identity_metrics, evaluate_cross_identity, iter_cross_pairs
-from lab.pose import pose_of_frames
+from lab.codec.pose import pose_of_frames
+from lab.evaluation.cross_identity import cross_identity_metrics, evaluate_cross_identity, iter_cross_pairs
 
 
 @pytest.fixture(scope="module")

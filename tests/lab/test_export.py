@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from datasets.demo import demo_driving, demo_source
-from lab.animate import to_tensor
-from lab.export import export_onnx, onnx_latency, onnx_session
-from lab.registry import create_animator
+from lab.core.animate import to_tensor
+from lab.core.registry import create_animator
+from lab.deploy.export import export_onnx, onnx_latency, onnx_session
 
 
 def test_encoder_matches_pytorch_on_a_real_frame(he_init_ultralight, tmp_path):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lab.failures import (
+from lab.codec.pose import synthetic_landmarks
+from lab.evaluation.failures import (
     FLAGS,
     FailureThresholds,
     analyse_failures,
@@ -21,7 +22,6 @@ from lab.failures import (
     landmark_displacement,
     write_failures,
 )
-from lab.pose import synthetic_landmarks
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")
 NO_APPEARANCE = FailureThresholds(min_appearance_corr=None)
@@ -273,7 +273,7 @@ def test_real_clips_a_frontal_one_passes_a_large_pose_one_is_flagged(data_root):
 def test_a_frontal_clip_looking_down_has_no_large_pose_frame(data_root):
     """Issue 12: the Failures tab (source = first frame, its default 50 frames) on a 256² frontal clip whose
     speaker looks slightly down flagged frames "large pose (pitch -33°)": the old mean face read pitch -15 to
-    -33° there (6 of 50 frames at or past 30°) where MediaPipe reads -7 to -15°. Now -9 to -25° (lab/pose.py):
+    -33° there (6 of 50 frames at or past 30°) where MediaPipe reads -7 to -15°. Now -9 to -25° (lab/codec/pose.py):
     no large-pose frame, and still every frame reads as looking down."""
     from datasets.video import open_media
 
@@ -291,7 +291,7 @@ def test_a_frontal_clip_looking_down_has_no_large_pose_frame(data_root):
 
 
 def _parser():
-    from lab.commands import failures
+    from lab.cli import failures
 
     parser = argparse.ArgumentParser()
     failures.register(parser.add_subparsers())

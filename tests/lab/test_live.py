@@ -1,4 +1,4 @@
-"""The live call (lab.live): bounded queue, drop counting, wall-clock rates, the codec's closed loop frame by
+"""The live call (lab.conference.live): bounded queue, drop counting, wall-clock rates, the codec's closed loop frame by
 frame, bad input; and the Live tab's handler (lab.ui.live) without a browser.
 
 Time is a fake clock wherever a count depends on it, so no assertion depends on how fast this machine is."""
@@ -11,9 +11,9 @@ import torch
 
 from datasets.demo import demo_fps, demo_source, demo_upper_body
 from datasets.errors import DataError
-from lab.animate import load_animator
-from lab.live import STAGES, FrameQueue, LiveConfig, LiveSession, run_realtime
-from lab.static import StaticAnimator
+from lab.conference.live import STAGES, FrameQueue, LiveConfig, LiveSession, run_realtime
+from lab.core.animate import load_animator
+from lab.models.static import StaticAnimator
 
 
 class FakeClock:
@@ -132,7 +132,7 @@ def test_ultralight_frames_are_coded_closed_loop_and_rated_on_the_clock(camera):
         outs.append(session.feed(frame, clock.t))
         # both sides hold the same reconstruction, within half a quantisation step of the encoder's motion
         from datasets.crop import crop_frame
-        from lab.animate import to_tensor
+        from lab.core.animate import to_tensor
 
         with torch.no_grad():
             motion = la.model.extract_motion(to_tensor(crop_frame(frame, session.camera_box, 256)))
@@ -156,7 +156,7 @@ def test_ultralight_frames_are_coded_closed_loop_and_rated_on_the_clock(camera):
 
 @pytest.mark.slow
 def test_live_matches_the_batch_conference_path(camera, tmp_path):
-    from lab.conference import ConferenceConfig, run_conference
+    from lab.conference.call import ConferenceConfig, run_conference
 
     la = load_animator("ultralight")
     res = run_conference(camera[:4], demo_fps(), ConferenceConfig(model="ultralight", crop=False, gate="off",
@@ -194,7 +194,7 @@ def test_uploaded_reference_is_animated_relative_to_the_first_camera_frame(camer
     # relative motion of the first sent frame to itself is no motion: the reference rendered with its own motion
     with torch.no_grad():
         still = la.model.render(session.state, session.ref_motion, session.ref_motion)
-    from lab.animate import to_uint8
+    from lab.core.animate import to_uint8
 
     assert np.abs(out.head.astype(int) - to_uint8(still)[0].astype(int)).max() <= 1
 

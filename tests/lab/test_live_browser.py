@@ -40,7 +40,7 @@ def write_y4m(frames, path: Path, fps: int = 25) -> Path:
 @pytest.fixture(scope="module")
 def fake_camera(data_root, tmp_path_factory) -> Path:
     from datasets.video import open_media
-    from lab.composition import resize_rgb
+    from lab.codec.composition import resize_rgb
 
     frames = open_media(data_root / CLIP, max_frames=50).read()
     small = [resize_rgb(f, 640, 360) for f in frames]  # a webcam-sized upper-body view

@@ -1,4 +1,5 @@
-"""Shared loss pieces (mirrors lab/losses.py): pyramid, perceptual loss and its fallback, TPS transform, GAN terms."""
+"""Shared loss pieces (mirrors lab/nn/losses.py): pyramid, perceptual loss and its fallback, TPS transform, GAN
+terms."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 from torch.autograd import grad
 
-from lab.checkpoint import CheckpointError, file_sha256
-from lab.losses import (
+from lab.core.checkpoint import CheckpointError, file_sha256
+from lab.nn.losses import (
     VGG19_FILE,
     ImagePyramid,
     PerceptualPyramidLoss,

@@ -1,5 +1,5 @@
 """Head pose from 68 landmarks: sign conventions, invariances, the shared set's pose classes on real clips, and
-the error against the MediaPipe reference (lab/pose_reference.py) on real frames."""
+the error against the MediaPipe reference (lab/evaluation/pose_reference.py) on real frames."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from lab.pose import (
+from lab.codec.pose import (
     LARGE_YAW_DEG,
     MEAN_FACE_3D,
     MIRROR_68,
@@ -23,7 +23,7 @@ from lab.pose import (
     rotation_matrix,
     synthetic_landmarks,
 )
-from lab.pose_reference import compare, matrix_to_pose, reference_available
+from lab.evaluation.pose_reference import compare, matrix_to_pose, reference_available
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")
 SIZE = (256, 256)
@@ -181,11 +181,11 @@ def test_yaw_separates_the_shared_sets_large_and_frontal_clips(data_root):
     """Every 10th frame (<= 30) of 4 ``large`` and 5 ``frontal`` clips, 224/256 px.
 
     The set's classes come from MediaPipe: ``large`` = |yaw| p95 >= 35°, ``frontal`` = below the 20° of
-    ``moderate``. dlib's landmarks under-read turned faces (0.6-0.8x here, lab/pose.py), so the expectations
+    ``moderate``. dlib's landmarks under-read turned faces (0.6-0.8x here, lab/codec/pose.py), so the expectations
     are the classes' bounds scaled by that factor with room to spare: each large clip's p95 |yaw| above 20°,
     each frontal clip's below 15°, and the two groups at least 10° apart. Measured p95 (PnP / landmark-only):
     large 28.2-35.2° / 30.5-34.9°, frontal 2.0-4.4° / 1.9-5.3°; 50 % of the large clips' frames reach
-    :data:`~lab.pose.LARGE_YAW_DEG` (asserted > 20 %), no frontal frame does.
+    :data:`~lab.codec.pose.LARGE_YAW_DEG` (asserted > 20 %), no frontal frame does.
     The landmark-only estimate must separate them the same way and agree with PnP frame by frame
     (correlation > 0.9), and the sign must match the README's notes (nice_clip1 turned negative,
     furious_talk1_clip2 positive).
@@ -232,14 +232,15 @@ def test_a_mediapipe_matrix_reads_in_this_modules_conventions(angles):
 
 @pytest.fixture(scope="module")
 def reference():
-    """An open :class:`lab.pose_reference.MediaPipePose`; skips when mediapipe (requirements-nodeps.txt, installed
+    """An open :class:`lab.evaluation.pose_reference.MediaPipePose`; skips when mediapipe
+    (requirements-nodeps.txt, installed
     by ``make setup``) is absent, and fails instead under ``CI=true``, where setup always installs it."""
     ok, why = reference_available()
     if not ok:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"the pose reference is not installed: {why} -- required under CI=true")
         pytest.skip(why)
-    from lab.pose_reference import MediaPipePose
+    from lab.evaluation.pose_reference import MediaPipePose
 
     with MediaPipePose() as ref:
         yield ref
@@ -303,12 +304,12 @@ def test_the_reference_reads_the_large_clips_turned_the_documented_way(data_root
 def test_no_frame_of_a_frontal_clip_reads_as_a_large_pose(data_root):
     """Every 10th of the first 100 frames of every 224/256 px ``frontal`` clip of the set (issue 12: a head-down
     frontal clip read pitch -26..-34° and was flagged): no frame reaches a large-pose threshold
-    (:data:`~lab.pose.LARGE_YAW_DEG` ...), and pitch stays within ±27° (measured: -23..+18°; before: -30..+13°).
+    (:data:`~lab.codec.pose.LARGE_YAW_DEG` ...), and pitch stays within ±27° (measured: -23..+18°; before: -30..+13°).
     Measured beyond the test, on every 2nd of the first 300 frames of the 68 frontal clips up to 1024 px: one frame
-    flagged, by yaw (sad_emotion_clip1 #132, a dlib misfit: :data:`~lab.pose.LARGE_YAW_DEG`); pitch -25..+28°."""
+    flagged, by yaw (sad_emotion_clip1 #132, a dlib misfit: :data:`~lab.codec.pose.LARGE_YAW_DEG`); pitch -25..+28°."""
     from datasets.video import open_media
-    from lab.pose import LARGE_PITCH_DEG, LARGE_ROLL_DEG
-    from lab.pose_reference import clips_of_class
+    from lab.codec.pose import LARGE_PITCH_DEG, LARGE_ROLL_DEG
+    from lab.evaluation.pose_reference import clips_of_class
     from metrics.backends import get_landmark_backend
 
     clips = clips_of_class(data_root, "frontal", max_side=256)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab.pose import synthetic_landmarks
-from lab.quality_gate import (
+from lab.codec.pose import synthetic_landmarks
+from lab.codec.quality_gate import (
     REFERENCE,
     GateDecision,
     GateThresholds,

@@ -1,4 +1,4 @@
-"""Rate–distortion (lab/ratedistortion.py) and ``facelab rd`` (lab/commands/rd.py)."""
+"""Rate–distortion (lab/evaluation/rate_distortion.py) and ``facelab rd`` (lab/cli/rd.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lab.animate import LoadedAnimator
-from lab.animator import Animator
-from lab.ratedistortion import (
+from lab.core.animate import LoadedAnimator
+from lab.core.animator import Animator
+from lab.evaluation.rate_distortion import (
     CODECS,
     ENCODER_OPTIONS,
     _access_units,
@@ -27,7 +27,7 @@ from lab.ratedistortion import (
     encode_video,
     rd_over_videos,
 )
-from lab.static import StaticAnimator
+from lab.models.static import StaticAnimator
 from metrics import functional as mf
 
 SIZE = 64
@@ -316,7 +316,7 @@ def test_animation_rd_with_an_untrained_keypoint_model():
 @pytest.fixture
 def toy_models(monkeypatch):
     """``load_animator`` returning 64-px toy models (``meancolour`` labelled random init, ``static``)."""
-    import lab.animate
+    import lab.core.animate
 
     def fake_load(name, checkpoint="default"):
         if name == "static":
@@ -324,7 +324,7 @@ def toy_models(monkeypatch):
         assert name == "meancolour"
         return LoadedAnimator(MeanColourAnimator(), "random init", note="no file")
 
-    monkeypatch.setattr(lab.animate, "load_animator", fake_load)
+    monkeypatch.setattr(lab.core.animate, "load_animator", fake_load)
 
 
 def test_rd_over_videos_writes_tables_and_bd_rates(tmp_path, toy_models):
@@ -372,7 +372,7 @@ def test_rd_over_videos_writes_tables_and_bd_rates(tmp_path, toy_models):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lab.commands import rd
+    from lab.cli import rd
 
     parser = argparse.ArgumentParser()
     rd.register(parser.add_subparsers(dest="command"))
@@ -380,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_rd_command_runs_on_given_videos(tmp_path, toy_models, monkeypatch, capsys):
-    import lab.evaluate
+    import lab.evaluation.reconstruction
 
     seen = {}
 
@@ -389,7 +389,7 @@ def test_rd_command_runs_on_given_videos(tmp_path, toy_models, monkeypatch, caps
         for i in range(3):
             yield f"v{i}", _brightening(max_frames, step=3 + i)
 
-    monkeypatch.setattr(lab.evaluate, "iter_eval_videos", fake_videos)
+    monkeypatch.setattr(lab.evaluation.reconstruction, "iter_eval_videos", fake_videos)
     args = _parser().parse_args(["rd", "--models", "meancolour", "--data", "somewhere", "--out", str(tmp_path),
                                  "--codecs", "libx264", "--max-frames", "4", "--max-videos", "2",
                                  "--ref-crfs", "24,32,40,48", "--anchor-crfs", "30,37,44,51"])
@@ -419,7 +419,7 @@ def test_rd_command_on_the_shared_data(data_root, tmp_path, capsys):
 @pytest.mark.data
 @pytest.mark.parametrize("codec", CODECS)
 def test_anchor_rate_and_psnr_fall_with_crf_on_a_real_clip(data_root, codec):
-    from lab.evaluate import iter_eval_videos
+    from lab.evaluation.reconstruction import iter_eval_videos
 
     name, frames = next(iter_eval_videos(data_root, "test", max_frames=20))
     assert frames.shape == (20, 256, 256, 3)

@@ -1,4 +1,4 @@
-"""The animator registry and the static animator (mirrors lab/registry.py and lab/static.py)."""
+"""The animator registry and the static animator (mirrors lab/core/registry.py and lab/models/static.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lab import Animator, create_animator, is_animator, list_animators, register_animator
-from lab.animator import cat_batches, expand_batch, index_batch
+from lab.core.animator import cat_batches, expand_batch, index_batch
 
 
 def test_static_is_registered():
@@ -54,7 +54,7 @@ def test_register_overwrite_warns_and_custom_entrypoint():
             register_animator(Dummy)
         assert any("Overwriting animator 'dummy-test'" in str(x.message) for x in w)
     finally:
-        from lab import registry
+        from lab.core import registry
 
         registry._entrypoints.pop("dummy-test", None)
 
@@ -89,9 +89,9 @@ def test_animator_forward(name):
 
 
 def test_one_weights_search_order(tmp_path, monkeypatch):
-    """lab.registry and metrics.weights search the same folders in the same order: FACELAB_WEIGHTS first."""
-    from lab import registry
-    from metrics import weights
+    """lab.core.registry and lab.core.weights search the same folders in the same order: FACELAB_WEIGHTS first."""
+    from lab.core import registry
+    from lab.core import weights
 
     fw, th = tmp_path / "facelab", tmp_path / "torch"
     monkeypatch.setenv("FACELAB_WEIGHTS", str(fw))
@@ -110,11 +110,11 @@ def test_default_checkpoint_prefers_the_shipped_file(tmp_path, monkeypatch):
     from dataclasses import replace
     from pathlib import Path
 
-    from lab import registry
+    from lab.core import registry
+    from lab.core.registry import resolve_checkpoint
     from lab.models.ultralight.model import WEIGHTS_FILE, UltralightAnimator
-    from lab.registry import resolve_checkpoint
 
-    repo = Path(registry.__file__).resolve().parent.parent
+    repo = Path(registry.__file__).resolve().parents[2]
 
     assert UltralightAnimator.info.checkpoint_file == WEIGHTS_FILE
     shipped = "lab/models/ultralight/config/ultralight-256.yaml"  # any file in the repository stands in for it
@@ -168,8 +168,8 @@ def write_bad_weights(folder, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["text", "code"])
 def test_bad_weights_file_makes_one_model_unavailable(tmp_path, monkeypatch, capsys, kind):
-    from lab.animate import ModelUnavailable, load_animator
     from lab.cli import main
+    from lab.core.animate import ModelUnavailable, load_animator
 
     monkeypatch.setenv("FACELAB_WEIGHTS", str(tmp_path / "w"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

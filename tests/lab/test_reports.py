@@ -1,4 +1,4 @@
-"""Batch metric reports (mirrors lab/reports/) and ``facelab report`` (lab/commands/report.py).
+"""Batch metric reports (mirrors lab/reports/) and ``facelab report`` (lab/cli/report.py).
 
 One real evaluation run (``static`` vs randomly initialised ``ultralight`` on two demo clips of 4 and 2
 frames; L1, PSNR, SSIM and the dlib AKD/AED) is built once; every number the report shows is checked against
@@ -49,7 +49,7 @@ _VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "wbr
 def eval_run(tmp_path_factory) -> Path:
     """A real ``evaluate_reconstruction`` run folder: 2 models × 2 demo clips of 4 and 2 frames, 256 px (~10 s)."""
     from datasets.demo import demo_driving
-    from lab.evaluate import evaluate_reconstruction
+    from lab.evaluation.reconstruction import evaluate_reconstruction
 
     frames = demo_driving(sum(FRAMES))
     out = tmp_path_factory.mktemp("eval")
@@ -59,7 +59,8 @@ def eval_run(tmp_path_factory) -> Path:
 
 
 def _rd_rows() -> list[dict]:
-    """Per-clip RD rows as lab/ratedistortion.py writes them: animation curves ``model+codec``, anchors ``codec``."""
+    """Per-clip RD rows as lab/evaluation/rate_distortion.py writes them: animation curves ``model+codec``,
+    anchors ``codec``."""
     rows = []
     for model, kind, codec, k in (("fomm", "animation", "libx264", 2.0), ("libx264", "anchor", "libx264", 8.0)):
         curve = f"{model}+{codec}" if kind == "animation" else codec
@@ -74,7 +75,8 @@ def _rd_rows() -> list[dict]:
 
 @pytest.fixture
 def extra_run(tmp_path) -> Path:
-    """Hand-written rate–distortion and failure files in the formats of lab/ratedistortion.py, lab/failures.py."""
+    """Hand-written rate–distortion and failure files in the formats of lab/evaluation/rate_distortion.py,
+    lab/evaluation/failures.py."""
     from PIL import Image
 
     d = tmp_path / "rd_fail"
@@ -266,7 +268,7 @@ def test_table2_equals_pooled_means_of_per_frame(eval_run):
     assert t.loc["ultralight", "l1_vs_static"] == pytest.approx(ref.loc["ultralight", "l1"] / ref.loc["static", "l1"])
     assert t.loc["ultralight", "paper_akd"] == PAPER_TABLE2["Ours"]["akd"] and math.isnan(t.loc["static", "paper_l1"])
     assert "l1_vs_fomm" not in t  # no fomm in the run: no reference ratio
-    # the paper's layout, exactly as lab.evaluate writes it
+    # the paper's layout, exactly as lab.evaluation.reconstruction writes it
     assert table2_text(run) == (eval_run / "table2.md").read_text()
     assert table2_table(run, reference_model="ultralight").loc[0, "l1_vs_ultralight"] == pytest.approx(
         ref.loc["static", "l1"] / ref.loc["ultralight", "l1"])
@@ -467,7 +469,7 @@ def test_png_export_writes_valid_pngs(eval_run, tmp_path):
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
-    from lab.commands import report
+    from lab.cli import report
 
     parser = argparse.ArgumentParser(prog="facelab")
     report.register(parser.add_subparsers(dest="command"))
@@ -495,7 +497,7 @@ def test_report_cli(eval_run, tmp_path, capsys):
 @pytest.mark.data
 def test_pose_class_breakdown_joins_the_manifest(data_root, tmp_path):
     from datasets.shared import SharedData
-    from lab.evaluate import evaluate_reconstruction, iter_eval_videos
+    from lab.evaluation.reconstruction import evaluate_reconstruction, iter_eval_videos
 
     videos = []
     for name, frames in iter_eval_videos(data_root, "test", max_frames=2):

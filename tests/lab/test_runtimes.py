@@ -17,9 +17,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lab.core.registry import create_animator
 from lab.deploy import runtimes
 from lab.deploy.runtimes import RUNTIMES, available_runtimes, supported_precisions, wrap_animator
-from lab.registry import create_animator
 
 
 def test_runtime_names_and_availability():
@@ -92,7 +92,7 @@ def trained(tmp_path_factory):
     """The shipped trained ultralight (skips without it), with an export cache of this module's own."""
     from pathlib import Path
 
-    from lab.animate import load_animator
+    from lab.core.animate import load_animator
     from lab.models.ultralight.model import WEIGHTS_FILE
 
     if not (Path(__file__).resolve().parents[2] / WEIGHTS_FILE).is_file():
@@ -109,8 +109,8 @@ def trained(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_frames(data_root):
     """Frames 0, 4, 8 of the first test clip of the shared data set, as (3, 3, 256, 256) floats."""
-    from lab.animate import to_tensor
-    from lab.train.data import iter_videos
+    from datasets.frames import iter_videos
+    from lab.core.animate import to_tensor
 
     video = next(iter_videos(data_root, split="test", frame_shape=(256, 256, 3), max_frames_per_video=9))
     return to_tensor(video.frames[[0, 4, 8]])

@@ -45,7 +45,7 @@ def test_found_by_default_and_beats_static_on_the_demo(shipped):
     """A fresh clone animates with trained weights: the app's loader says so, and on the embedded demo the output
     follows the driving frames closer than the source does (L1 to the driving frames)."""
     from datasets.demo import demo_driving, demo_source
-    from lab.animate import animate_frames, load_animator
+    from lab.core.animate import animate_frames, load_animator
 
     la = load_animator("ultralight")
     assert la.weights.startswith("trained:") and la.path == str(shipped), la.weights

@@ -194,7 +194,7 @@ for m in ["av", "gradio", "lpips", "dlib", "face_alignment", "face_recognition_m
     sys.modules[m] = None
 from lab.cli import build_parser
 build_parser()
-from lab.registry import list_animators
+from lab.core.registry import list_animators
 assert "ultralight" in list_animators() and "fomm" in list_animators()
 from lab.train.data import load_videos
 v = load_videos({str(tmp_path / "vox")!r}, split="train", frame_shape=(64, 64, 3))
@@ -210,7 +210,7 @@ print("ok")
 def test_objective_under_bf16_autocast(model):
     """The trainer autocasts to bf16 on CUDA; CPU autocast runs the same casts (no fp32-only op gets bf16 input,
     e.g. torch.inverse of the Jacobians) and the losses and gradients stay finite."""
-    from lab.registry import create_animator
+    from lab.core.registry import create_animator
 
     small = {"model_params": {
         "common_params": {"num_kp": 4},
@@ -218,7 +218,7 @@ def test_objective_under_bf16_autocast(model):
         {"block_expansion": 8, "max_features": 16, "num_blocks": 2, "scale_factor": 0.5},
         "generator_params": SMALL["model_params"]["generator_params"],
     }}
-    from lab.config import deep_merge
+    from lab.core.config import deep_merge
 
     torch.manual_seed(0)
     m = create_animator(model, config=deep_merge(create_animator(model).config, small)).train()

@@ -38,8 +38,8 @@ def test_precision_resolution(monkeypatch, tmp_path):
 
 
 def _small_ultralight(**gen):
-    from lab.config import deep_merge
-    from lab.registry import create_animator
+    from lab.core.config import deep_merge
+    from lab.core.registry import create_animator
 
     cfg = deep_merge(create_animator("ultralight").config, SMALL)
     if gen:
@@ -89,9 +89,9 @@ def test_untrained_decoder_renders_the_source_exactly():
 
 
 def test_config_at_resolution_keeps_the_views_and_weights_move_across_sizes():
-    from lab.checkpoint import load_state_dict_strict
+    from lab.core.checkpoint import load_state_dict_strict
+    from lab.core.registry import create_animator
     from lab.models.ultralight.model import UltralightAnimator
-    from lab.registry import create_animator
     from lab.train.curves import config_at_resolution
 
     base = UltralightAnimator().config
@@ -260,9 +260,9 @@ def test_landmark_loss_skips_faceless_frames_and_freeze_holds_weights(tmp_path):
 def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     """With keypoint_landmarks on, the trainer computes and caches the archive's landmarks once (no face in noise:
     NaN targets, the loss term 0) and the frozen dense motion keeps its initial weights while the rest trains."""
-    from lab.checkpoint import safe_load
     from lab.cli import main
-    from lab.registry import create_animator
+    from lab.core.checkpoint import safe_load
+    from lab.core.registry import create_animator
     from lab.train.landmarks import landmark_cache_path
     from lab.train.loop import latest_checkpoint
 

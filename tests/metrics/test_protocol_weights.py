@@ -182,7 +182,7 @@ def test_openface_explicit_path_and_prefixed_keys(tmp_path):
 
 
 def test_openface_wrong_file_is_refused(tmp_path):
-    from lab.checkpoint import CheckpointError
+    from lab.core.checkpoint import CheckpointError
 
     state = _random_openface_state()
     state.pop("layer25.weight")

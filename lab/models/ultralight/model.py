@@ -25,12 +25,12 @@ from torch import Tensor, nn
 from baselines.fomm.animator import FOMMAnimator
 from baselines.fomm.animator import load_config as load_fomm_layout_config
 from baselines.fomm.discriminator import MultiScaleDiscriminator
-from lab.animator import AnimatorInfo, SourceState
-from lab.checkpoint import load_animator_weights
+from lab.core.animator import AnimatorInfo, SourceState
+from lab.core.checkpoint import load_animator_weights
+from lab.core.registry import register_animator
 from lab.models.ultralight.decoder import UltralightGenerator
 from lab.models.ultralight.encoder import UltralightKPDetector
 from lab.nn.keypoint_animator import KeypointAnimator
-from lab.registry import register_animator
 
 __all__ = ["UltralightAnimator", "DEFAULT_CONFIG", "WEIGHTS_FILE"]
 

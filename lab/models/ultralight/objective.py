@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from baselines.fomm.objective import FOMMGeneratorFullModel, build_objective
-from lab.objective import Objective
+from lab.nn.objective import Objective
 
 __all__ = ["UltralightGeneratorFullModel", "build_ultralight_objective", "landmark_l1"]
 

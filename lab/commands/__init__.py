@@ -1,1 +1,0 @@
-"""Subcommands of the ``facelab`` CLI (one module each; see :mod:`lab.cli`)."""
