@@ -5,13 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-PAPER_TABLE1 = {  # the paper's own numbers, printed beside ours for reference (device unknown)
-    ("fomm", "encoder"): (14.21e6, 1.280e9, 55.54),
-    ("ultralight", "encoder"): (0.16e6, 14.62e6, 0.60),
-    ("fomm", "decoder"): (45.56e6, 120.70e9, 299.10),
-    ("ultralight", "decoder"): (16.16e6, 31.42e9, 81.77),
-}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -57,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(rows: list[dict], reference: str) -> str:
+    from lab.reports.paper import PAPER_TABLE1  # the paper's own numbers, printed beside ours (device unknown)
+
     head = f"{'model':<12} {'part':<8} {'params':>12} {'MACs':>10} {'GFLOPs':>8} {'latency ms':>11} " \
            f"{'params/ref':>10} {'MACs/ref':>9} {'x faster':>9}   paper Table 1 (params, 'FLOPs', ms)"
     lines = [head, "-" * len(head)]

@@ -90,8 +90,7 @@ def test_animator_forward(name):
 
 def test_one_weights_search_order(tmp_path, monkeypatch):
     """lab.core.registry and lab.core.weights search the same folders in the same order: FACELAB_WEIGHTS first."""
-    from lab.core import registry
-    from lab.core import weights
+    from lab.core import registry, weights
 
     fw, th = tmp_path / "facelab", tmp_path / "torch"
     monkeypatch.setenv("FACELAB_WEIGHTS", str(fw))
