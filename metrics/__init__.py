@@ -3,7 +3,7 @@
 * :mod:`metrics.functional` -- pure per-frame functions (``l1``, ``psnr``, ``ssim``, ``lpips``, ``akd``,
   ``aed``) on ``(N, H, W, 3)`` uint8 numpy or ``(N, 3, H, W)`` float [0, 1] torch frames;
 * :mod:`metrics.aggregate` -- stateful shells keeping per-frame values (pooled and per-video means, skipped
-  frame counts) and :class:`MetricCollection` / :class:`MetricsReport`;
+  frame counts); :mod:`metrics.collection` -- :class:`MetricCollection` / :class:`MetricsReport`;
 * :mod:`metrics.backends` -- landmark/identity backends by name: ``face-alignment`` and ``openface`` (the
   pose-evaluation protocol; weights placed by hand) and ``dlib`` (offline, always available, **not** the
   protocol convention);
@@ -23,12 +23,10 @@ from metrics.aggregate import (
     METRICS,
     PSNR,
     SSIM,
-    MetricCollection,
-    MetricsReport,
     PerFrameMetric,
-    evaluate_frames,
 )
 from metrics.backends import clear_backend_cache, get_identity_backend, get_landmark_backend
+from metrics.collection import MetricCollection, MetricsReport, evaluate_frames
 from metrics.functional import aed, akd, l1, lpips, psnr, ssim
 
 __all__ = [

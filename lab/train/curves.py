@@ -108,7 +108,7 @@ class CurveEvaluator:
 
     def score_frames(self, render) -> dict:
         """Pooled L1 and AKD of ``render(source (H,W,3), driving (N,H,W,3)) -> (N,H,W,3)`` uint8 over the subset."""
-        from metrics.aggregate import MetricCollection
+        from metrics.collection import MetricCollection
 
         col = MetricCollection(("l1", "akd"), backend=self._landmarks_backend())
         t0 = time.perf_counter()

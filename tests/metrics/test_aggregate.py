@@ -92,7 +92,7 @@ def test_collection_keeps_float_frames_for_pixel_metrics(mock_backend):
 
 
 def test_evaluate_frames_chunks():
-    from metrics.aggregate import evaluate_frames
+    from metrics.collection import evaluate_frames
 
     chunks_p = [_const(2, 255), _const(1, 0)]
     chunks_g = [_const(2, 0), _const(1, 0)]
