@@ -180,15 +180,15 @@ class PoseComparison:
 
     def table(self) -> str:
         """A markdown table: per clip and overall, frames, MAE and bias per angle."""
-        lines = ["| clip | frames | MAE yaw | MAE pitch | MAE roll | bias yaw | bias pitch | bias roll |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        from lab.core.format import markdown_table
+
+        rows = []
         for clip in [*self.clips, None]:
             m, b = self.mae(clip), self.bias(clip)
-            n = len(self.errors(clip))
-            name = "**all**" if clip is None else clip
-            lines.append(f"| {name} | {n} | " + " | ".join(f"{m[a]:.2f}" for a in ANGLES) + " | "
-                         + " | ".join(f"{b[a]:+.2f}" for a in ANGLES) + " |")
-        return "\n".join(lines)
+            rows.append(["**all**" if clip is None else clip, len(self.errors(clip)),
+                         *(f"{m[a]:.2f}" for a in ANGLES), *(f"{b[a]:+.2f}" for a in ANGLES)])
+        header = ["clip", "frames", *(f"MAE {a}" for a in ANGLES), *(f"bias {a}" for a in ANGLES)]
+        return markdown_table(header, rows, align="l" + "r" * (len(header) - 1))
 
 
 def compare(
