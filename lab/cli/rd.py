@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     """
     from datasets.shared import shared_data_root
     from lab.cli.evaluate import parse_checkpoints
-    from lab.evaluation.rate_distortion import rd_markdown, rd_over_videos
+    from lab.core.animate import load_animator
+    from lab.evaluation.rate_distortion import rd_over_videos
+    from lab.evaluation.rd_tables import rd_markdown
     from lab.evaluation.reconstruction import iter_eval_videos
 
     data = args.data or str(shared_data_root())
@@ -69,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     if args.max_videos is not None and args.max_videos < 1:
         raise ValueError(f"--max-videos must be >= 1, got {args.max_videos}")
+    checkpoints = parse_checkpoints(args.checkpoint)
+    loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
     videos = iter_eval_videos(data, args.split, max_frames=args.max_frames)
     if args.max_videos is not None:
         videos = itertools.islice(videos, args.max_videos)
     res = rd_over_videos(
-        models, videos, out_dir=args.out, codecs=codecs, fps=args.fps,
+        loaded, videos, out_dir=args.out, codecs=codecs, fps=args.fps,
         ref_crfs={c: args.ref_crfs for c in codecs} if args.ref_crfs else None,
         anchor_crfs={c: args.anchor_crfs for c in codecs} if args.anchor_crfs else None,
-        quant_factor=args.quant_factor, metrics=metrics, checkpoints=parse_checkpoints(args.checkpoint),
-        batch_size=args.batch_size, device=args.device,
+        quant_factor=args.quant_factor, metrics=metrics, batch_size=args.batch_size, device=args.device,
         data_description={"data": data, "split": args.split, "max_frames_per_video": args.max_frames,
                           "max_videos": args.max_videos},
     )

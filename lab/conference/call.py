@@ -174,12 +174,12 @@ def run_conference(
     from datasets.crop import crop_array, crop_frame
     from datasets.video import read_frames, write_video
     from lab.codec.composition import compose, resize_rgb, seam_score
+    from lab.codec.h26x import encode_reference
     from lab.codec.motion import MotionCodec
     from lab.codec.quality_gate import gate_sequence
     from lab.core.animate import load_animator, to_tensor, to_uint8
     from lab.core.animator import index_batch
     from lab.core.progress import report
-    from lab.evaluation.rate_distortion import encode_reference
     from metrics.functional import l1, psnr, ssim
 
     config = config or ConferenceConfig()

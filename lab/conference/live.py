@@ -274,11 +274,11 @@ class LiveSession:
         """
         from datasets.crop import crop_array, crop_frame
         from datasets.errors import DataError
+        from lab.codec.h26x import encode_reference
         from lab.codec.motion import MotionCodec
         from lab.codec.pose import resolve_landmark_backend
         from lab.codec.quality_gate import QualityGate, face_box, face_sharpness
         from lab.core.animate import to_tensor
-        from lab.evaluation.rate_distortion import encode_reference
 
         cfg = self.config
         t0 = self.clock()

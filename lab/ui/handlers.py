@@ -485,10 +485,9 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
     frames, fps = _read_driving(job, clip_path, crop, max_frames, limit="Max frames")
     if len(frames) < 2:
         raise UserInputError("rate-distortion needs a clip of at least 2 frames")
-    for m in models:
-        _model(m)  # load once, reported errors before the encodes start
+    loaded = {m: _model(m) for m in models}  # loaded once per app process, errors reported before the encodes
     run_dir = output_dir() / f"rd-{uuid.uuid4().hex[:8]}"
-    res = rd_over_videos(models, [(Path(clip_path).stem, frames)], out_dir=run_dir, codecs=codecs, fps=fps,
+    res = rd_over_videos(loaded, [(Path(clip_path).stem, frames)], out_dir=run_dir, codecs=codecs, fps=fps,
                          progress=job.progress or False)
     run = load_runs([run_dir])
     points = rd_summary_table(run)
@@ -496,7 +495,7 @@ def rate_distortion(clip_path: str | None, models: list[str] | None, codecs: lis
     points = points[cols].round(3)
     bd = [[r["model"], r["codec"], r["anchor"], _round(r.get("bd_rate")), _round(r.get("bd_quality")), r["status"]]
           for r in res.bd if r["video"] == "mean"]
-    weights = {m: _model(m).weights for m in models}
+    weights = {m: la.weights for m, la in loaded.items()}
     status = (f"{len(frames)} frames at {fps:g} fps; kbps = bits / 1000 / (frames / fps); models: "
               + ", ".join(f"{m} ({w})" for m, w in weights.items()) + f". Run folder `{run_dir}`.")
     return fig_rd(run), points, bd, job.status(status)

@@ -1,4 +1,5 @@
-"""Rate–distortion (lab/evaluation/rate_distortion.py) and ``facelab rd`` (lab/cli/rd.py)."""
+"""Rate–distortion (lab/evaluation/rate_distortion.py), its H.264/H.265 bits (lab/codec/h26x.py) and Bjøntegaard
+deltas (lab/evaluation/bjontegaard.py), and ``facelab rd`` (lab/cli/rd.py)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lab.core.animate import LoadedAnimator
+from lab.codec.h26x import CODECS, ENCODER_OPTIONS, access_units, encode_reference, encode_video, stream_bits
+from lab.core.animate import LoadedAnimator, ModelUnavailable
 from lab.core.animator import Animator
-from lab.evaluation.rate_distortion import (
-    CODECS,
-    ENCODER_OPTIONS,
-    _access_units,
-    _stream_bits,
-    anchor_rd,
-    animation_rd,
-    bd_quality,
-    bd_rate,
-    encode_reference,
-    encode_video,
-    rd_over_videos,
-)
+from lab.evaluation.bjontegaard import bd_quality, bd_rate
+from lab.evaluation.rate_distortion import anchor_rd, animation_rd, rd_over_videos
 from lab.models.static import StaticAnimator
 from metrics import functional as mf
 
@@ -177,7 +168,7 @@ def test_counted_bits_are_exactly_a_decodable_stream(tmp_path, codec, fmt):
 
     frames = _photo(6)
     write_video(tmp_path / "a.mp4", frames, 25, codec=codec, crf=40, options=ENCODER_OPTIONS[codec])
-    name, units = _access_units(tmp_path / "a.mp4")
+    name, units = access_units(tmp_path / "a.mp4")
     assert name == fmt and len(units) == len(frames)  # one access unit per frame
     nals = _nal_units(b"".join(units))
     sei, ps = ({6, 9, 12}, {7, 8}) if fmt == "h264" else ({35, 38, 39, 40}, {32, 33, 34})
@@ -189,7 +180,7 @@ def test_counted_bits_are_exactly_a_decodable_stream(tmp_path, codec, fmt):
     decoded = _decode_raw(tmp_path / "a.raw", fmt)
     np.testing.assert_array_equal(decoded, mp4)
     np.testing.assert_array_equal(_decode_raw(tmp_path / "b.raw", fmt), mp4)
-    bits, ps_bits, excluded = _stream_bits(tmp_path / "a.mp4")
+    bits, ps_bits, excluded = stream_bits(tmp_path / "a.mp4")
     assert bits == 8 * len(raw)
     assert ps_bits == 8 * sum(len(n) + 4 for n in nals if _nal_type(n, fmt) in ps)
     assert excluded > 0  # x264's options SEI in the first packet, x265's in the mp4 header
@@ -216,13 +207,13 @@ def test_parameter_sets_count_once_with_several_idr_pictures(tmp_path, codec, fm
         options["x265-params"] += ":keyint=5:min-keyint=5"
     frames = _photo(16)
     write_video(tmp_path / "a.mp4", frames, 25, codec=codec, crf=40, options=options)
-    _, units = _access_units(tmp_path / "a.mp4")
+    _, units = access_units(tmp_path / "a.mp4")
     types = [_nal_type(n, fmt) for n in _nal_units(b"".join(units))]
     sps, irap = (7, {5}) if fmt == "h264" else (33, set(range(16, 24)))
     assert types.count(sps) == 1 and sum(t in irap for t in types) == 4  # frames 0, 5, 10, 15
     (tmp_path / "a.raw").write_bytes(b"".join(units))
     np.testing.assert_array_equal(_decode_raw(tmp_path / "a.raw", fmt), read_frames(tmp_path / "a.mp4"))
-    assert _stream_bits(tmp_path / "a.mp4")[0] == 8 * sum(len(n) + 4 for n in _nal_units(b"".join(units)))
+    assert stream_bits(tmp_path / "a.mp4")[0] == 8 * sum(len(n) + 4 for n in _nal_units(b"".join(units)))
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -313,23 +304,25 @@ def test_animation_rd_with_an_untrained_keypoint_model():
 # ---------------------------------------------------------------------------------------------- over videos
 
 
+def _toy_load(name, checkpoint="default"):
+    """64-px toy models as ``load_animator`` gives them (``meancolour`` labelled random init, ``static``)."""
+    if name == "static":
+        return LoadedAnimator(StaticAnimator(input_size=(SIZE, SIZE)), "none needed")
+    assert name == "meancolour"
+    return LoadedAnimator(MeanColourAnimator(), "random init", note="no file")
+
+
 @pytest.fixture
 def toy_models(monkeypatch):
-    """``load_animator`` returning 64-px toy models (``meancolour`` labelled random init, ``static``)."""
+    """``load_animator`` returning the toy models (the CLI resolves names with it)."""
     import lab.core.animate
 
-    def fake_load(name, checkpoint="default"):
-        if name == "static":
-            return LoadedAnimator(StaticAnimator(input_size=(SIZE, SIZE)), "none needed")
-        assert name == "meancolour"
-        return LoadedAnimator(MeanColourAnimator(), "random init", note="no file")
-
-    monkeypatch.setattr(lab.core.animate, "load_animator", fake_load)
+    monkeypatch.setattr(lab.core.animate, "load_animator", _toy_load)
 
 
-def test_rd_over_videos_writes_tables_and_bd_rates(tmp_path, toy_models):
+def test_rd_over_videos_writes_tables_and_bd_rates(tmp_path):
     videos = [("bright", _brightening(5, step=4)), ("moving", _photo(5))]
-    rd_over_videos(["meancolour", "static"], videos, out_dir=tmp_path, codecs=CODECS,
+    rd_over_videos({m: _toy_load(m) for m in ("meancolour", "static")}, videos, out_dir=tmp_path, codecs=CODECS,
                    ref_crfs={c: (24, 32, 40, 48) for c in CODECS},
                    anchor_crfs={c: (30, 37, 44, 51) for c in CODECS}, progress=False)
     for f in ("rd.csv", "rd_summary.csv", "bd_rate.csv", "rd.md", "provenance.json"):
@@ -363,9 +356,21 @@ def test_rd_over_videos_writes_tables_and_bd_rates(tmp_path, toy_models):
     assert prov["models"]["meancolour"]["weights"] == "random init"
     assert prov["codecs"]["libx264"]["anchor_crfs"] == [30, 37, 44, 51]
     with pytest.raises(ValueError, match="psnr"):
-        rd_over_videos(["static"], videos, metrics=("ssim",), progress=False)
+        rd_over_videos([_toy_load("static")], videos, metrics=("ssim",), progress=False)
     with pytest.raises(ValueError, match="no videos"):
-        rd_over_videos(["static"], [], progress=False)
+        rd_over_videos([_toy_load("static")], [], progress=False)
+
+
+def test_rd_over_videos_takes_a_sequence_of_loaded_animators_named_by_their_models():
+    frames = _brightening(3, step=4)
+    rows = rd_over_videos([_toy_load("meancolour")], [("bright", frames)], codecs=("libx264",),
+                          ref_crfs={"libx264": (30,)}, anchor_crfs={"libx264": (40,)}, progress=False).rows
+    assert [r["curve"] for r in rows] == ["libx264", "meancolour+libx264"]
+    with pytest.raises(ValueError, match="given twice"):
+        rd_over_videos([_toy_load("static"), _toy_load("static")], [("bright", frames)], progress=False)
+    refused = LoadedAnimator(StaticAnimator(input_size=(SIZE, SIZE)), "unavailable: x.pt: not a checkpoint")
+    with pytest.raises(ModelUnavailable, match="unavailable"):
+        rd_over_videos({"static": refused}, [("bright", frames)], progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
