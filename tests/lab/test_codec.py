@@ -1,4 +1,5 @@
-"""The motion-feature bitstream (lab/codec/motion.py): exp-Golomb codes, closed-loop quantisation, packets, errors."""
+"""The motion-feature bitstream (lab/codec/motion.py) and its exp-Golomb codes (lab/codec/bits.py): closed-loop
+quantisation, packets, errors."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from lab.codec.motion import (
+from lab.codec.bits import (
     BitReader,
     BitWriter,
-    MotionBitstream,
-    MotionCodec,
-    MotionLayout,
     decode_exp_golomb,
     encode_exp_golomb,
     exp_golomb_bits,
     signed_to_unsigned,
     unsigned_to_signed,
 )
+from lab.codec.motion import MotionBitstream, MotionCodec, MotionLayout
 
 
 def _bits(w: BitWriter) -> str:
