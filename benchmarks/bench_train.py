@@ -30,7 +30,7 @@ def step_times(model: str, size: int, precision: str, threads: int, batch: int, 
     from lab.core.registry import create_animator
     from lab.train.config import resolve_run_config
     from lab.train.curves import config_at_resolution
-    from lab.train.loop import _optimizer
+    from lab.train.optim import make_optimizer
     from lab.train.precision import autocast_networks, resolve_precision
 
     torch.set_num_threads(threads)
@@ -43,7 +43,7 @@ def step_times(model: str, size: int, precision: str, threads: int, batch: int, 
     objective = animator.training_objective(cfg["train_params"])
     gen = objective.generator
     params = [p for p in gen.parameters() if p.requires_grad]
-    opt = _optimizer([{"params": params, "lr": 1e-4}], cfg["train_params"])
+    opt = make_optimizer([{"params": params, "lr": 1e-4}], cfg["train_params"])
     animator.train()
     src = torch.rand(batch, 3, size, size)
     drv = (src + 0.05 * torch.randn_like(src)).clamp(0, 1)

@@ -155,7 +155,7 @@ def test_single_process_train_export_and_load(tmp_path):
 
 def test_time_budget_stops_with_a_checkpoint_and_warm_start_continues(tmp_path, capsys):
     from lab.cli import main
-    from lab.train.loop import _optimizer
+    from lab.train.optim import make_optimizer
 
     archive = export_frames(_videos(n=2, frames=4, size=64), tmp_path / "d.npz")
     cfg = tmp_path / "small.yaml"
@@ -172,11 +172,11 @@ def test_time_budget_stops_with_a_checkpoint_and_warm_start_continues(tmp_path, 
     assert "warm start from" in out and "at step 1" in out
     state = _final_state(tmp_path / "b")
     assert state["step"] == 3 and state["warm_from"]["step"] == 1
-    sgd = _optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}],
+    sgd = make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}],
                      {"optimizer": {"name": "sgd", "momentum": 0.9}})
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9
     with pytest.raises(ValueError, match="'adam' or 'sgd'"):
-        _optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}], {"optimizer": {"name": "lbfgs"}})
+        make_optimizer([{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1}], {"optimizer": {"name": "lbfgs"}})
 
 
 def test_training_path_runs_without_av_gradio_lpips_dlib(tmp_path):

@@ -183,18 +183,18 @@ def test_budget_and_learning_curve(tmp_path, capsys):
 def test_cpu_batch_is_sized_to_memory(monkeypatch, capsys):
     """The YAML's GPU batch is lowered to what fits (said in the log); an explicit --batch-size that cannot fit is
     refused with a message naming --batch-size, before any allocation."""
-    from lab.train import loop
+    from lab.train import cpu_batch
 
-    monkeypatch.setattr(loop, "_mem_available_mb", lambda: 8 * 1024.0)  # 8 GiB
+    monkeypatch.setattr(cpu_batch, "mem_available_mb", lambda: 8 * 1024.0)  # 8 GiB
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     tp, dp = {"batch_size": 20}, {"frame_shape": [256, 256, 3]}
-    loop._fit_cpu_batch(tp, dp, explicit=False, rank=0)
-    assert tp["batch_size"] == int(0.8 * 8 * 1024 / 2 / loop.CPU_MB_PER_SAMPLE_256) == 4
+    cpu_batch.fit_cpu_batch(tp, dp, explicit=False, rank=0)
+    assert tp["batch_size"] == int(0.8 * 8 * 1024 / 2 / cpu_batch.CPU_MB_PER_SAMPLE_256) == 4
     assert "using --batch-size 4" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"--batch-size 20 does not fit .* use --batch-size 4 or less"):
-        loop._fit_cpu_batch({"batch_size": 20}, dp, explicit=True, rank=0)
+        cpu_batch.fit_cpu_batch({"batch_size": 20}, dp, explicit=True, rank=0)
     small = {"batch_size": 20}
-    loop._fit_cpu_batch(small, {"frame_shape": [64, 64, 3]}, explicit=True, rank=0)  # 64²: 20 fit
+    cpu_batch.fit_cpu_batch(small, {"frame_shape": [64, 64, 3]}, explicit=True, rank=0)  # 64²: 20 fit
     assert small["batch_size"] == 20
 
 
@@ -235,7 +235,7 @@ def test_pair_dataset_carries_targets_through_the_flips():
 
 def test_landmark_loss_skips_faceless_frames_and_freeze_holds_weights(tmp_path):
     from lab.models.ultralight.objective import landmark_l1
-    from lab.train.loop import _frozen_params
+    from lab.train.optim import frozen_params
 
     kp = torch.zeros(2, 10, 2, requires_grad=True)
     target = torch.ones(2, 10, 2)
@@ -251,10 +251,10 @@ def test_landmark_loss_skips_faceless_frames_and_freeze_holds_weights(tmp_path):
     losses, _ = obj.generator(src, src.flip(-1), kp_target_source=torch.zeros(2, 10, 2),
                               kp_target_driving=torch.zeros(2, 10, 2))
     assert "keypoint_landmarks" in losses and obj.description["keypoint_landmarks"].startswith("L1 weight 20")
-    frozen = _frozen_params(obj.generator, {"steps": 3, "modules": ["generator.dense_motion_network"]})
+    frozen = frozen_params(obj.generator, {"steps": 3, "modules": ["generator.dense_motion_network"]})
     assert frozen and all(any(p is q for q in m.generator.dense_motion_network.parameters()) for p in frozen)
     with pytest.raises(ValueError, match="no module generator.nope"):
-        _frozen_params(obj.generator, {"steps": 3, "modules": ["generator.nope"]})
+        frozen_params(obj.generator, {"steps": 3, "modules": ["generator.nope"]})
 
 
 def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
@@ -263,8 +263,8 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     from lab.cli import main
     from lab.core.checkpoint import safe_load
     from lab.core.registry import create_animator
+    from lab.train.checkpointing import latest_checkpoint
     from lab.train.landmarks import landmark_cache_path
-    from lab.train.loop import latest_checkpoint
 
     rng = np.random.default_rng(2)
     archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")

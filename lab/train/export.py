@@ -1,0 +1,52 @@
+"""A run's inference weights: an fp16 ``.safetensors`` file of its newest checkpoint, with what it took to train."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from lab.core.registry import create_animator
+from lab.train.checkpointing import CKPT_DIR, latest_checkpoint
+
+__all__ = ["export_inference_weights"]
+
+
+def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write an fp16 ``.safetensors`` inference file from a run's newest checkpoint, with its metadata.
+
+    The metadata records the model, its config, the data it saw, steps, device-minutes and losses used.
+    """
+    from lab import __version__
+    from lab.core.checkpoint import load_state_dict_strict, safe_load, save_inference_weights
+
+    src = Path(run_dir_or_ckpt)
+    ck_path = latest_checkpoint(src) if src.is_dir() else src
+    if ck_path is None:
+        raise FileNotFoundError(f"no checkpoint in {src}/{CKPT_DIR}")
+    ck = safe_load(ck_path)
+    animator = create_animator(ck["model_name"], config=ck["config"])
+    load_state_dict_strict(animator, ck["model"], what=str(ck_path))
+    minutes = ck.get("device_seconds", 0.0) / 60.0
+    data = dict(ck.get("data") or {})
+    meta = {
+        "model": ck["model_name"],
+        "steps": ck["step"],
+        "device_type": ck.get("device_type"),
+        "world_size": ck.get("world_size"),
+        "gpu_minutes": round(minutes, 2) if ck.get("device_type") == "cuda" else 0.0,
+        "train_hours": round(float(ck.get("train_seconds", 0.0)) / 3600, 3),
+        "cpu_hours": round(float(ck.get("cpu_seconds", 0.0)) / 3600, 3),
+        "precision": ck.get("precision"),
+        "threads": ck.get("threads"),
+        "data": data,
+        "losses": ck.get("objective"),
+        "last_losses": ck.get("last_losses"),
+        "model_params": ck["config"].get("model_params"),
+        "facelab_version": __version__,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source_checkpoint": ck_path.name,
+    }
+    return save_inference_weights(animator, out, meta=meta, dtype=torch.float16)
