@@ -30,15 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from datasets.shared import shared_data_root
-    from lab.cli.evaluate import parse_checkpoints
+    from lab.cli.evaluate import load_animators
     from lab.reports.batch import batch_videos, run_batch
 
     data = args.data or str(shared_data_root())
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    res = run_batch(models, batch_videos(data, args.split, args.max_videos, args.max_frames), args.out,
+    animators = load_animators(args.models, args.checkpoint)
+    res = run_batch(animators, batch_videos(data, args.split, args.max_videos, args.max_frames), args.out,
                     metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
-                    failures_model=args.failures_model, checkpoints=parse_checkpoints(args.checkpoint),
-                    fps=args.fps, png=not args.no_png,
+                    failures_model=args.failures_model, fps=args.fps, png=not args.no_png,
                     data_description={"data": data, "split": args.split, "max_videos": args.max_videos,
                                       "max_frames": args.max_frames})
     print((res.run_dir / "table2.md").read_text())

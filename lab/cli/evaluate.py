@@ -37,14 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from lab.evaluation.reconstruction import evaluate_reconstruction, iter_eval_videos, table2_markdown
 
     data = args.data or str(shared_data_root())
-    ckpts = parse_checkpoints(args.checkpoint)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    animators = load_animators(args.models, args.checkpoint)
     if args.protocol == "cross-identity":
-        return _cross(args, data, models, ckpts)
+        return _cross(args, data, animators)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     res = evaluate_reconstruction(
-        models, iter_eval_videos(data, args.split, max_frames=args.max_frames), out_dir=args.out, metrics=metrics,
-        backend=args.backend, aed_backend=args.aed_backend, checkpoints=ckpts, batch_size=args.batch_size,
+        animators, iter_eval_videos(data, args.split, max_frames=args.max_frames), out_dir=args.out,
+        metrics=metrics, backend=args.backend, aed_backend=args.aed_backend, batch_size=args.batch_size,
         data_description={"data": data, "split": args.split, "max_frames_per_video": args.max_frames},
     )
     print(table2_markdown(res.summary, metrics))
@@ -54,15 +53,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cross(args: argparse.Namespace, data: str, models: list[str], ckpts: dict[str, str]) -> int:
+def _cross(args: argparse.Namespace, data: str, animators: list) -> int:
     from lab.evaluation.cross_identity import cross_table_markdown, evaluate_cross_identity, iter_cross_pairs
 
-    summary = evaluate_cross_identity(models, iter_cross_pairs(data, args.split, max_frames=args.max_frames),
-                                      out_dir=args.out, checkpoints=ckpts, backend=args.backend,
-                                      batch_size=args.batch_size)
+    summary = evaluate_cross_identity(animators, iter_cross_pairs(data, args.split, max_frames=args.max_frames),
+                                      out_dir=args.out, backend=args.backend, batch_size=args.batch_size)
     print(cross_table_markdown(summary))
     print(f"landmarks and identity: {args.backend}; written to {args.out}")
     return 0
+
+
+def load_animators(models: str, checkpoints: list[str]) -> list:
+    """The animators of ``--models`` (comma-separated names) with the weights of the repeatable ``--checkpoint
+    MODEL=PATH`` (a model without one: its own file when found, else randomly initialised and labelled so),
+    through the one factory (:func:`lab.core.animate.load_animator`)."""
+    from lab.core.animate import load_animator
+
+    ckpts = parse_checkpoints(checkpoints)
+    return [load_animator(m, ckpts.get(m, "default")) for m in (m.strip() for m in models.split(",")) if m]
 
 
 def parse_checkpoints(items: list[str]) -> dict[str, str]:

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from lab.core.progress import cli_progress
-    from lab.evaluation.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
+    from lab.evaluation.failure_gallery import gallery_items, write_failures
+    from lab.evaluation.failures import FailureThresholds, analyse_failures
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")

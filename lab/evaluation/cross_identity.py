@@ -34,8 +34,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lab.core.animate import LoadedAnimator
 
 __all__ = ["CROSS_METRICS", "iter_cross_pairs", "cross_identity_metrics", "evaluate_cross_identity",
            "cross_table_markdown"]
@@ -121,21 +125,19 @@ def cross_identity_metrics(outputs: np.ndarray, source: np.ndarray, driving: np.
 
 
 def evaluate_cross_identity(
-    models: Sequence[str],
+    animators: Sequence[LoadedAnimator],
     pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
     out_dir: str | os.PathLike | None = None,
-    checkpoints: dict[str, str | None] | None = None,
     backend: str = "dlib",
     batch_size: int = 8,
     progress: bool = True,
 ) -> list[dict]:
-    """Animate every pair with every model (relative motion) and score it (module docstring).
+    """Animate every pair with every animator (relative motion) and score it (module docstring).
 
     Args:
-        models: registered animator names.
+        animators: the loaded animators (:func:`lab.core.animate.load_animator`), one per model.
         pairs: ``(name, source, driving)`` (:func:`iter_cross_pairs`).
         out_dir: run folder (resumable); None keeps everything in memory.
-        checkpoints: per model, weights (``"default"`` when missing).
         backend: landmark + identity backend (``dlib``, offline).
         batch_size: frames per forward pass.
         progress: a tqdm bar over pairs.
@@ -146,62 +148,85 @@ def evaluate_cross_identity(
     """
     import pandas as pd
 
-    from lab.core.animate import animate_frames, load_animator
-    from lab.evaluation.reconstruction import WEIGHTS_ID, append_rows, check_resume_weights, done_counts
+    from lab.evaluation.reconstruction import (
+        animator_names,
+        append_rows,
+        check_resume_weights,
+        done_counts,
+        run_folder,
+        with_progress,
+    )
     from metrics.backends.dlib_backend import DlibBackend
 
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    done = done_counts(out / PER_FRAME if out is not None else None, key="pair")
-    checkpoints = checkpoints or {}
-    loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
-    check_resume_weights(out / PER_FRAME if out is not None else None, loaded)
+    loaded = animator_names(animators)
+    out = run_folder(out_dir)
+    csv = out / PER_FRAME if out is not None else None
+    done = done_counts(csv, key="pair")
+    check_resume_weights(csv, loaded)
     be = DlibBackend(cache_size=4096) if backend == "dlib" else backend
     rows: list[pd.DataFrame] = []
-    it = pairs
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(pairs, desc="cross-identity", unit="pair")
-    for name, source, driving in it:
-        for m in models:
+    for name, source, driving in with_progress(pairs, progress, "cross-identity", "pair"):
+        for m, la in loaded.items():
             if done.get((m, name)) == len(driving):
                 continue
-            preds = animate_frames(loaded[m].model, source, driving, relative=True, batch_size=batch_size)
-            df = pd.DataFrame(cross_identity_metrics(preds, source, driving, backend=be))
-            df.insert(0, "model", m)
-            df.insert(1, "pair", name)
-            df[WEIGHTS_ID] = loaded[m].weights_id
-            if out is not None:
-                append_rows(out / PER_FRAME, df, m, name, key="pair", replace=bool(done.get((m, name))))
+            df = _score_pair(la, name, source, driving, be, batch_size)
+            if csv is not None:
+                append_rows(csv, df, m, name, key="pair", replace=bool(done.get((m, name))))
             else:
                 rows.append(df)
-    if out is not None and (out / PER_FRAME).is_file():
-        all_rows = pd.read_csv(out / PER_FRAME)
+    if csv is not None and csv.is_file():
+        all_rows = pd.read_csv(csv)
     elif rows:
         all_rows = pd.concat(rows, ignore_index=True)
     else:
         raise ValueError("no cross-identity pairs to evaluate")
+    summary = _summarise(all_rows, loaded)
+    if out is not None:
+        _write_run(summary, out, loaded, be)
+    return summary
+
+
+def _score_pair(la: LoadedAnimator, name: str, source: np.ndarray, driving: np.ndarray, backend,
+                batch_size: int):
+    """One (model, pair)'s per-frame rows: ``model``, ``pair``, :func:`cross_identity_metrics`, ``weights_id``."""
+    import pandas as pd
+
+    from lab.core.animate import animate_frames
+    from lab.evaluation.reconstruction import WEIGHTS_ID
+
+    preds = animate_frames(la.model, source, driving, relative=True, batch_size=batch_size)
+    df = pd.DataFrame(cross_identity_metrics(preds, source, driving, backend=backend))
+    df.insert(0, "model", la.model.name)
+    df.insert(1, "pair", name)
+    df[WEIGHTS_ID] = la.weights_id
+    return df
+
+
+def _summarise(all_rows, loaded: dict[str, LoadedAnimator]) -> list[dict]:
     summary = []
-    for m in models:
+    for m, la in loaded.items():
         d = all_rows[all_rows.model == m]
-        row = {"model": m, "weights": loaded[m].weights, "pairs": int(d.pair.nunique()), "frames": len(d)}
+        row = {"model": m, "weights": la.weights, "pairs": int(d.pair.nunique()), "frames": len(d)}
         for k in CROSS_METRICS:
             v = d[k].astype(float)
             row[k] = float(v.mean()) if v.notna().any() else None
         row["no_face"] = int((d.status == "no_face_output").sum())
         summary.append(row)
-    if out is not None:
-        pd.DataFrame(summary).to_csv(out / "summary_cross.csv", index=False)
-        (out / "table_cross.md").write_text(cross_table_markdown(summary))
-        prov = {"protocol": "cross-identity reenactment: relative motion (FOMM animate mode), per-frame identity "
-                            "distance to source/driving, pose and mouth error vs driving; pooled over frames",
-                "backend": be.provenance() if hasattr(be, "provenance") else str(be),
-                "models": {m: {"weights": loaded[m].weights, "weights_id": loaded[m].weights_id,
-                               "note": loaded[m].note} for m in models}}
-        (out / "provenance_cross.json").write_text(json.dumps(prov, indent=2, default=str))
     return summary
+
+
+def _write_run(summary: list[dict], out: Path, loaded: dict[str, LoadedAnimator], backend) -> None:
+    """``summary_cross.csv``, ``table_cross.md`` and ``provenance_cross.json`` in ``out``."""
+    import pandas as pd
+
+    pd.DataFrame(summary).to_csv(out / "summary_cross.csv", index=False)
+    (out / "table_cross.md").write_text(cross_table_markdown(summary))
+    prov = {"protocol": "cross-identity reenactment: relative motion (FOMM animate mode), per-frame identity "
+                        "distance to source/driving, pose and mouth error vs driving; pooled over frames",
+            "backend": backend.provenance() if hasattr(backend, "provenance") else str(backend),
+            "models": {m: {"weights": la.weights, "weights_id": la.weights_id, "note": la.note}
+                       for m, la in loaded.items()}}
+    (out / "provenance_cross.json").write_text(json.dumps(prov, indent=2, default=str))
 
 
 def cross_table_markdown(summary: Sequence[dict]) -> str:

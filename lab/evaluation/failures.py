@@ -1,4 +1,5 @@
-"""Failure-case flags per driving frame (the paper's Figure 2), and a gallery of the worst frames.
+"""Failure-case flags per driving frame (the paper's Figure 2); the gallery of the worst frames is
+:mod:`lab.evaluation.failure_gallery`.
 
 The paper shows two failure cases of its codec: a **large head pose** (face blurred, artifacts on the hair)
 and a **weak temporal correlation** between source and driving frames (far apart in appearance, pose or time:
@@ -42,18 +43,16 @@ the result "looks terrible and weird"). :func:`analyse_failures` flags, for ever
 With ``ground_truth`` (reconstruction: the driving frames themselves) and ``predictions``, ``l1`` is the
 per-frame L1 (:func:`metrics.functional.l1`), which ranks the gallery's ``worst_l1`` entries.
 
-:func:`gallery_items` picks the worst frames per reason and renders ``source | driving | prediction`` tiles;
-:func:`write_failures` is the one function here that writes files.
+:func:`lab.evaluation.failure_gallery.gallery_items` picks the worst frames per reason and renders
+``source | driving | prediction`` tiles; :func:`lab.evaluation.failure_gallery.write_failures` writes the files.
+Nothing here writes files.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,20 +70,15 @@ from lab.codec.quality_gate import QualityGate, face_box, landmarks_with_rotatio
 
 __all__ = [
     "FLAGS",
-    "GALLERY_REASONS",
     "FailureThresholds",
     "FailureReport",
-    "GalleryItem",
     "analyse_failures",
-    "gallery_items",
-    "write_failures",
     "landmark_displacement",
     "appearance_correlation",
 ]
 
 FLAGS = ("large_pose", "weak_correlation", "no_face", "no_face_prediction", "gate_rejected")
 """Boolean columns of a report, in the order reasons are listed."""
-GALLERY_REASONS = FLAGS + ("worst_l1",)
 APPEARANCE_SIZE = 64
 
 
@@ -162,28 +156,6 @@ class FailureReport:
         return pd.DataFrame(self.rows)
 
 
-@dataclass
-class GalleryItem:
-    """One gallery entry: a frame picked for a reason, rendered as a tile.
-
-    Attributes:
-        image: ``(H, W * k, 3)`` uint8: source | driving | prediction (k = 2 without predictions), caption
-            drawn on a strip at the bottom.
-        caption: the text on the strip.
-        reason: a :data:`GALLERY_REASONS` entry.
-        frame: driving frame index.
-        score: the value it was ranked by (higher is worse).
-        video: the driving clip's name.
-    """
-
-    image: np.ndarray
-    caption: str
-    reason: str
-    frame: int
-    score: float
-    video: str = ""
-
-
 # ---------------------------------------------------------------------------------------------- scores
 
 
@@ -231,12 +203,12 @@ def appearance_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _nanmax(values: Sequence[float]) -> float:
+def nanmax(values: Sequence[float]) -> float:
     v = [x for x in values if not math.isnan(x)]
     return max(v) if v else float("nan")
 
 
-def _check_frames(name: str, frames: np.ndarray, n: int | None = None) -> np.ndarray:
+def check_frames(name: str, frames: np.ndarray, n: int | None = None) -> np.ndarray:
     a = np.asarray(frames)
     if a.ndim == 3:
         a = a[None]
@@ -248,6 +220,18 @@ def _check_frames(name: str, frames: np.ndarray, n: int | None = None) -> np.nda
 
 
 _LANDMARK_CHUNK = 8  # frames per landmark call (progress granularity)
+ROW_COLUMNS = ("video", "frame", "failed", *FLAGS, "reasons", "yaw", "pitch", "roll", "rotation", "pose_diff",
+               "landmark_disp", "appearance_corr", "frame_gap_s", "weak_score", "l1", "gate_reasons")
+"""The columns of a report's rows, in order (``failures.csv``)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The source frame with its landmarks and head pose (None: no face found)."""
+
+    frame: np.ndarray
+    landmarks: np.ndarray | None
+    pose: HeadPose | None
 
 
 def analyse_failures(
@@ -283,80 +267,90 @@ def analyse_failures(
     Returns:
         :class:`FailureReport`.
     """
-    from lab.core.progress import report
-
     t = thresholds or FailureThresholds()
     src = np.asarray(source)
     if src.ndim != 3 or src.shape[-1] != 3 or src.dtype != np.uint8:
         raise ValueError(f"source must be (H, W, 3) uint8 RGB, got {src.shape} {src.dtype}")
-    drv = _check_frames("driving", driving)
+    drv = check_frames("driving", driving)
     n = len(drv)
-    pred = None if predictions is None else _check_frames("predictions", predictions, n)
-    gt = None if ground_truth is None else _check_frames("ground_truth", ground_truth, n)
+    pred = None if predictions is None else check_frames("predictions", predictions, n)
+    gt = None if ground_truth is None else check_frames("ground_truth", ground_truth, n)
     be = resolve_landmark_backend(backend)
     gate = gate or QualityGate(backend=be)
 
     src_lm = be.landmarks(src[None])[0]
-    src_pose = None if src_lm is None else head_pose(src_lm, src.shape[:2])
-    found = []  # per frame, so a long clip reports its progress (landmarks are independent per frame)
-    for i in range(0, n, _LANDMARK_CHUNK):
-        report(progress, "face landmarks of the driving frames", i, n)
-        found += landmarks_with_rotation(drv[i : i + _LANDMARK_CHUNK], be)
-    report(progress, "face landmarks of the driving frames", n, n)
+    ref = _Source(src, src_lm, None if src_lm is None else head_pose(src_lm, src.shape[:2]))
+    found = _in_chunks(drv, lambda c: landmarks_with_rotation(c, be), progress, "face landmarks of the driving frames")
     drv_lms = [lm for lm, _ in found]
     decisions = gate.assess(drv, reference=src, landmarks=drv_lms)
-    pred_lms: list = [None] * n
-    if pred is not None:
-        pred_lms = []
-        for i in range(0, n, _LANDMARK_CHUNK):
-            report(progress, "face landmarks of the predictions", i, n)
-            pred_lms += list(be.landmarks(pred[i : i + _LANDMARK_CHUNK]))
-        report(progress, "face landmarks of the predictions", n, n)
-    l1s = None
-    if pred is not None and gt is not None:
-        from metrics.functional import l1
-
-        l1s = np.asarray(l1(pred, gt, reduction="none"), dtype=np.float64)
-
-    nan = float("nan")
+    pred_lms = ([None] * n if pred is None
+                else _in_chunks(pred, lambda c: list(be.landmarks(c)), progress, "face landmarks of the predictions"))
+    l1s = _per_frame_l1(pred, gt)
     rows = []
     for i in range(n):
-        lm = drv_lms[i]
-        pose = None if lm is None else head_pose(lm, drv.shape[1:3])
-        row: dict[str, Any] = {"video": video, "frame": i}
-        row["no_face"] = lm is None
+        row = {"video": video, "frame": i, "rotation": found[i][1], **_driving_scores(drv[i], drv_lms[i], ref, t)}
+        row["frame_gap_s"] = abs(i - source_index) / fps if source_index is not None and fps else float("nan")
+        row["weak_score"], row["weak_correlation"] = _weak_correlation(row, t)
         row["no_face_prediction"] = pred is not None and pred_lms[i] is None
-        row["large_pose"] = pose is not None and (
-            abs(pose.yaw) >= t.max_yaw or abs(pose.pitch) >= t.max_pitch or abs(pose.roll) >= t.max_roll
-        )
-        row["yaw"], row["pitch"], row["roll"] = (nan,) * 3 if pose is None else (pose.yaw, pose.pitch, pose.roll)
-        row["rotation"] = found[i][1]
-        if pose is not None and src_pose is not None:
-            row["pose_diff"] = max(abs(pose.yaw - src_pose.yaw), abs(pose.pitch - src_pose.pitch),
-                                   abs(_wrap(pose.roll - src_pose.roll)))
-            row["landmark_disp"] = landmark_displacement(lm, src_lm)
-        else:
-            row["pose_diff"] = row["landmark_disp"] = nan
-        row["appearance_corr"] = appearance_correlation(drv[i], src, lm, src_lm)
-        row["frame_gap_s"] = abs(i - source_index) / fps if source_index is not None and fps else nan
-        sev = [row["pose_diff"] / t.max_pose_diff, row["landmark_disp"] / t.max_landmark_disp]
-        if t.min_appearance_corr is not None:
-            sev.append((1 - row["appearance_corr"]) / (1 - t.min_appearance_corr))
-        row["weak_score"] = _nanmax(sev)
-        gap_sev = row["frame_gap_s"] / t.max_frame_gap_s
-        ws = row["weak_score"]
-        row["weak_correlation"] = bool(not math.isnan(ws) and (ws >= 1 or (gap_sev >= 1 and ws >= 0.5)))
         row["gate_rejected"] = not decisions[i].accept
         row["gate_reasons"] = " ".join(decisions[i].reasons)
-        row["l1"] = nan if l1s is None else float(l1s[i])
+        row["l1"] = float("nan") if l1s is None else float(l1s[i])
         row["failed"] = any(row[f] for f in FLAGS)
         row["reasons"] = _reason_text(row, t)
-        rows.append(row)
-    order = ["video", "frame", "failed", *FLAGS, "reasons", "yaw", "pitch", "roll", "rotation", "pose_diff",
-             "landmark_disp", "appearance_corr", "frame_gap_s", "weak_score", "l1", "gate_reasons"]
-    rows = [{k: r[k] for k in order} for r in rows]
+        rows.append({k: row[k] for k in ROW_COLUMNS})
     return FailureReport(rows, t, video=video, fps=fps, source_index=source_index,
-                         backend=getattr(be, "label", getattr(be, "name", type(be).__name__)), source_pose=src_pose)
+                         backend=getattr(be, "label", getattr(be, "name", type(be).__name__)), source_pose=ref.pose)
+
+
+def _in_chunks(frames: np.ndarray, find, progress, what: str) -> list:
+    """``find`` (frames → one result per frame) over ``frames`` in chunks of :data:`_LANDMARK_CHUNK`, so that a
+    long clip reports its progress (landmarks are independent per frame)."""
+    from lab.core.progress import report
+
+    n, out = len(frames), []
+    for i in range(0, n, _LANDMARK_CHUNK):
+        report(progress, what, i, n)
+        out += find(frames[i : i + _LANDMARK_CHUNK])
+    report(progress, what, n, n)
+    return out
+
+
+def _per_frame_l1(pred: np.ndarray | None, gt: np.ndarray | None) -> np.ndarray | None:
+    if pred is None or gt is None:
+        return None
+    from metrics.functional import l1
+
+    return np.asarray(l1(pred, gt, reduction="none"), dtype=np.float64)
+
+
+def _driving_scores(frame: np.ndarray, lm: np.ndarray | None, ref: _Source, t: FailureThresholds) -> dict[str, Any]:
+    """A driving frame's face and pose flags and its scores against the source: ``no_face``, ``large_pose``,
+    ``yaw``/``pitch``/``roll``, ``pose_diff``, ``landmark_disp`` and ``appearance_corr``."""
+    nan = float("nan")
+    pose = None if lm is None else head_pose(lm, frame.shape[:2])
+    row: dict[str, Any] = {"no_face": lm is None}
+    row["large_pose"] = pose is not None and (
+        abs(pose.yaw) >= t.max_yaw or abs(pose.pitch) >= t.max_pitch or abs(pose.roll) >= t.max_roll
+    )
+    row["yaw"], row["pitch"], row["roll"] = (nan,) * 3 if pose is None else (pose.yaw, pose.pitch, pose.roll)
+    if pose is not None and ref.pose is not None:
+        row["pose_diff"] = max(abs(pose.yaw - ref.pose.yaw), abs(pose.pitch - ref.pose.pitch),
+                               abs(_wrap(pose.roll - ref.pose.roll)))
+        row["landmark_disp"] = landmark_displacement(lm, ref.landmarks)
+    else:
+        row["pose_diff"] = row["landmark_disp"] = nan
+    row["appearance_corr"] = appearance_correlation(frame, ref.frame, lm, ref.landmarks)
+    return row
+
+
+def _weak_correlation(row: dict[str, Any], t: FailureThresholds) -> tuple[float, bool]:
+    """``(weak_score, weak_correlation)`` of a row with its scores and ``frame_gap_s`` (module docstring)."""
+    sev = [row["pose_diff"] / t.max_pose_diff, row["landmark_disp"] / t.max_landmark_disp]
+    if t.min_appearance_corr is not None:
+        sev.append((1 - row["appearance_corr"]) / (1 - t.min_appearance_corr))
+    ws = nanmax(sev)
+    gap_sev = row["frame_gap_s"] / t.max_frame_gap_s
+    return ws, bool(not math.isnan(ws) and (ws >= 1 or (gap_sev >= 1 and ws >= 0.5)))
 
 
 def _wrap(deg: float) -> float:
@@ -388,144 +382,3 @@ def _reason_text(row: dict[str, Any], t: FailureThresholds) -> str:
     if row["gate_rejected"]:
         parts.append(f"gate rejected ({row['gate_reasons']})")
     return "; ".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------- gallery
-
-
-def _score(row: dict[str, Any], reason: str, t: FailureThresholds) -> float:
-    """How bad a frame is for ``reason`` (higher is worse), to rank the gallery."""
-    def nz(x: float) -> float:
-        return -math.inf if math.isnan(x) else x
-
-    if reason == "large_pose":
-        return nz(_nanmax([abs(row["yaw"]) / t.max_yaw, abs(row["pitch"]) / t.max_pitch,
-                           abs(row["roll"]) / t.max_roll]))
-    if reason == "weak_correlation":
-        return nz(row["weak_score"])
-    if reason == "worst_l1":
-        return nz(row["l1"])
-    if reason == "gate_rejected":
-        return float(len(row["gate_reasons"].split())) + (0.0 if math.isnan(row["l1"]) else row["l1"])
-    return 0.0 if math.isnan(row["l1"]) else row["l1"]  # no face: rank by L1 when there is one
-
-
-def _tile(columns: Sequence[tuple[str, np.ndarray]], caption: str) -> np.ndarray:
-    """``(H, W * k, 3)`` tile with column labels at the top and the caption on a strip at the bottom."""
-    from PIL import Image, ImageDraw
-
-    from lab.codec.composition import resize_rgb
-
-    h, w = columns[1][1].shape[:2]  # the driving frame's size
-    img = Image.fromarray(np.concatenate([resize_rgb(c, w, h, Image.BICUBIC) for _, c in columns], axis=1))
-    draw = ImageDraw.Draw(img, "RGBA")
-    bar = 14
-    for j, (label, _) in enumerate(columns):
-        draw.rectangle((j * w, 0, j * w + 7 * len(label) + 6, bar), fill=(0, 0, 0, 150))
-        draw.text((j * w + 3, 1), label, fill=(255, 255, 255, 255))
-    width = w * len(columns)
-    max_chars = max(8, width // 6)
-    lines = [caption[k : k + max_chars] for k in range(0, len(caption), max_chars)][:3]
-    top = h - bar * len(lines)
-    draw.rectangle((0, top, width, h), fill=(0, 0, 0, 170))
-    for k, line in enumerate(lines):
-        draw.text((3, top + 1 + k * bar), line, fill=(255, 235, 120, 255))
-    return np.asarray(img)
-
-
-def gallery_items(
-    report: FailureReport,
-    source: np.ndarray,
-    driving: np.ndarray,
-    predictions: np.ndarray | None = None,
-    max_items: int = 24,
-    per_reason: int = 6,
-) -> list[GalleryItem]:
-    """The worst frames of each reason as captioned ``source | driving | prediction`` tiles.
-
-    Reasons are taken in :data:`GALLERY_REASONS` order (``worst_l1``: the highest per-frame L1, flagged or
-    not, when the report has L1); within a reason frames are ranked worst first by the reason's score
-    (``large_pose``: the largest angle over its threshold; ``weak_correlation``: ``weak_score``;
-    ``gate_rejected``: number of gate reasons, then L1; ``no_face``: L1). A frame appears once per reason.
-
-    Args:
-        report: from :func:`analyse_failures` on the same frames.
-        source: ``(H, W, 3)`` uint8.
-        driving: ``(N, H, W, 3)`` uint8.
-        predictions: ``(N, H', W', 3)`` uint8 or None (then tiles are source | driving).
-        max_items: at most this many items in all.
-        per_reason: at most this many items per reason.
-
-    Returns:
-        list of :class:`GalleryItem`, grouped by reason, worst first within each.
-    """
-    drv = _check_frames("driving", driving, len(report))
-    pred = None if predictions is None else _check_frames("predictions", predictions, len(report))
-    t = report.thresholds
-    items: list[GalleryItem] = []
-    has_l1 = any(not math.isnan(r["l1"]) for r in report.rows)
-    for reason in GALLERY_REASONS:
-        if reason == "worst_l1":
-            if not has_l1:
-                continue
-            cand = [r for r in report.rows if not math.isnan(r["l1"])]
-        else:
-            cand = [r for r in report.rows if r[reason]]
-        cand.sort(key=lambda r: (-_score(r, reason, t), r["frame"]))
-        for r in cand[:per_reason]:
-            if len(items) >= max_items:
-                return items
-            score = _score(r, reason, t)
-            head = f"{report.video + ' ' if report.video else ''}#{r['frame']} {reason}"
-            detail = r["reasons"] or "no flag"
-            if not math.isnan(r["l1"]):
-                detail += f"; L1 {r['l1']:.3f}"
-            caption = f"{head}: {detail}"
-            cols = [("source", np.asarray(source)), ("driving", drv[r["frame"]])]
-            if pred is not None:
-                cols.append(("prediction", pred[r["frame"]]))
-            items.append(GalleryItem(_tile(cols, caption), caption, reason, int(r["frame"]),
-                                     float(score) if math.isfinite(score) else float("nan"), report.video))
-    return items
-
-
-def write_failures(report: FailureReport, items: Sequence[GalleryItem], out_dir: str | os.PathLike) -> Path:
-    """Write ``failures.csv`` (the report's rows), one PNG per gallery item, ``gallery.json`` and ``summary.json``.
-
-    ``gallery.json`` is a list of ``{file, caption, reason, video, frame, score}`` (``file`` relative to
-    ``out_dir``); ``summary.json`` holds the flag counts, thresholds, backend, fps and source index.
-
-    Returns:
-        ``out_dir`` as a :class:`~pathlib.Path` (created if needed).
-    """
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    report.to_frame().to_csv(out / "failures.csv", index=False)
-    entries = []
-    for k, it in enumerate(items):
-        name = f"{k:03d}_{it.reason}_f{it.frame:06d}.png"
-        Image.fromarray(np.ascontiguousarray(it.image)).save(out / name)
-        score = None if math.isnan(it.score) else round(it.score, 6)
-        entries.append({"file": name, "caption": it.caption, "reason": it.reason, "video": it.video,
-                        "frame": it.frame, "score": score})
-    (out / "gallery.json").write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
-    summary = {"video": report.video, "summary": report.summary, "thresholds": report.thresholds.as_dict(),
-               "backend": report.backend, "fps": report.fps, "source_index": report.source_index,
-               "source_pose": None if report.source_pose is None else report.source_pose.as_dict()}
-    (out / "summary.json").write_text(json.dumps(_json_clean(summary), indent=2, ensure_ascii=False) + "\n")
-    return out
-
-
-def _json_clean(o: Any) -> Any:
-    """NaN/inf to None, numpy scalars to Python (strict JSON)."""
-    if isinstance(o, dict):
-        return {k: _json_clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_json_clean(v) for v in o]
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o

@@ -22,11 +22,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from lab.core.animate import LoadedAnimator
+
 __all__ = ["reconstruct", "iter_eval_videos", "evaluate_reconstruction", "EvalResult", "table2_markdown",
-           "done_counts", "append_rows", "check_resume_weights", "WEIGHTS_ID"]
+           "done_counts", "append_rows", "check_resume_weights", "animator_names", "run_folder", "with_progress",
+           "WEIGHTS_ID"]
 
 PER_FRAME = "per_frame.csv"
 WEIGHTS_ID = "weights_id"  # per-frame column: the identity of the weights that made the row
@@ -110,30 +115,70 @@ def append_rows(csv: Path, df, model: str, name: str, key: str = "video", replac
     df.to_csv(csv, mode="a", header=not csv.is_file(), index=False)
 
 
+def animator_names(animators: Iterable[LoadedAnimator]) -> dict[str, LoadedAnimator]:
+    """``name -> LoadedAnimator`` of the animators a job takes, in their order.
+
+    Jobs take loaded animators (:class:`lab.core.animate.LoadedAnimator`, from
+    :func:`lab.core.animate.load_animator`); names are resolved by their callers (the CLI, the app).
+
+    Raises:
+        TypeError: an item is not a loaded animator (e.g. a model name).
+        ValueError: one model given twice (its rows could not be told apart).
+    """
+    from lab.core.animate import LoadedAnimator
+
+    loaded = {}
+    for la in animators:
+        if not isinstance(la, LoadedAnimator):
+            raise TypeError(f"expected loaded animators (lab.core.animate.load_animator), got {la!r}")
+        name = la.model.name
+        if name in loaded:
+            raise ValueError(f"{name} is given twice: each model once (its rows are named by the model)")
+        loaded[name] = la
+    return loaded
+
+
+def run_folder(out_dir: str | os.PathLike | None) -> Path | None:
+    """The run folder as a :class:`~pathlib.Path`, created (None: the run stays in memory)."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def with_progress(items: Iterable, progress: bool, desc: str, unit: str) -> Iterable:
+    """``items`` under a tqdm bar when ``progress``."""
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=unit)
+
+
 def evaluate_reconstruction(
-    models: Sequence[str],
+    animators: Sequence[LoadedAnimator],
     videos: Iterable[tuple[str, np.ndarray]],
     out_dir: str | os.PathLike | None = None,
     metrics: Sequence[str] = TABLE2_METRICS,
     backend: str = "dlib",
     aed_backend: str = "dlib",
-    checkpoints: dict[str, str | None] | None = None,
     batch_size: int = 8,
     data_description: dict | None = None,
     progress: bool = True,
     on_video: Callable[[str, str, np.ndarray, np.ndarray], None] | None = None,
 ) -> EvalResult:
-    """Reconstruct every video with every model and score it.
+    """Reconstruct every video with every animator and score it.
 
     Args:
-        models: registered animator names.
+        animators: the loaded animators (:func:`lab.core.animate.load_animator`), one per model; rows are
+            named by the model's name and record its ``weights`` and ``weights_id`` (an animator without
+            trained weights is evaluated as it is, labelled so).
         videos: ``(name, frames)`` pairs, frames ``(N, H, W, 3)`` uint8 at the models' input size.
         out_dir: run folder (resumable); None keeps everything in memory.
         metrics: names from :mod:`metrics` (Table 2: ``l1, akd, aed``).
         backend: landmark backend for AKD (``dlib`` offline, or ``face-alignment``: the protocol).
         aed_backend: identity backend for AED (``dlib`` offline, or ``openface``: the protocol).
-        checkpoints: per model, a weights path or ``"default"`` (the model's own file); missing → ``"default"``.
-            A model whose weights are not found is evaluated randomly initialised and labelled so.
         batch_size: frames per forward pass.
         data_description: recorded in the provenance.
         progress: a tqdm bar over videos.
@@ -143,66 +188,85 @@ def evaluate_reconstruction(
     """
     import pandas as pd
 
-    from lab.core.animate import load_animator
-    from metrics import MetricCollection
-    from metrics.backends.dlib_backend import DlibBackend
-
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    done = done_counts(out / PER_FRAME if out is not None else None)
-    checkpoints = checkpoints or {}
-    loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
-    check_resume_weights(out / PER_FRAME if out is not None else None, loaded)
-    # one dlib backend with a cache large enough that a video's ground truth is analysed once for all models
-    lm = DlibBackend(cache_size=8192) if backend == "dlib" else backend
-    idb = lm if aed_backend == "dlib" and backend == "dlib" else aed_backend
+    loaded = animator_names(animators)
+    out = run_folder(out_dir)
+    csv = out / PER_FRAME if out is not None else None
+    done = done_counts(csv)
+    check_resume_weights(csv, loaded)
+    lm, idb = _metric_backends(backend, aed_backend)
     frames_rows: list[pd.DataFrame] = []
     prov: dict = {}
-    it = videos
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(videos, desc="evaluate", unit="video")
-    seconds: dict[str, float] = dict.fromkeys(models, 0.0)
-    for name, frames in it:
-        for m in models:
+    seconds: dict[str, float] = dict.fromkeys(loaded, 0.0)
+    for name, frames in with_progress(videos, progress, "evaluate", "video"):
+        for m, la in loaded.items():
             if done.get((m, name)) == len(frames):
                 continue
             t0 = time.perf_counter()
-            preds = reconstruct(loaded[m].model, frames, batch_size=batch_size)
+            preds = reconstruct(la.model, frames, batch_size=batch_size)
             seconds[m] += time.perf_counter() - t0
-            col = MetricCollection(metrics, backend=lm, aed_backend=idb)
-            col.update(preds, frames, video=name)
-            rep = col.report()
-            prov = rep.provenance
-            df = pd.DataFrame(rep.frames)
-            df.insert(0, "model", m)
-            df["video"] = name
-            df[WEIGHTS_ID] = loaded[m].weights_id
-            if out is not None:
-                append_rows(out / PER_FRAME, df, m, name, replace=bool(done.get((m, name))))
+            df, prov = _score_video(la, name, frames, preds, metrics, lm, idb)
+            if csv is not None:
+                append_rows(csv, df, m, name, replace=bool(done.get((m, name))))
             else:
                 frames_rows.append(df)
             if on_video is not None:
                 on_video(name, m, frames, preds)
-    all_rows = pd.read_csv(out / PER_FRAME) if out is not None else pd.concat(frames_rows, ignore_index=True)
-    result = _summarise(all_rows, models, metrics, {m: loaded[m].weights for m in models})
-    result.provenance = {
-        "metrics": prov,
-        "models": {m: {"weights": loaded[m].weights, "weights_id": loaded[m].weights_id, "note": loaded[m].note,
-                       "checkpoint_meta": getattr(loaded[m].model, "checkpoint_meta", {})} for m in models},
+    all_rows = pd.read_csv(csv) if csv is not None else pd.concat(frames_rows, ignore_index=True)
+    result = _summarise(all_rows, list(loaded), metrics, {m: la.weights for m, la in loaded.items()})
+    result.provenance = _provenance(loaded, prov, data_description, seconds)
+    if out is not None:
+        _write_run(result, out, metrics)
+    return result
+
+
+def _metric_backends(backend: str, aed_backend: str):
+    """The AKD landmark backend and the AED identity backend: one dlib backend for both when both are dlib,
+    with a cache large enough that a video's ground truth is analysed once for all models."""
+    from metrics.backends.dlib_backend import DlibBackend
+
+    lm = DlibBackend(cache_size=8192) if backend == "dlib" else backend
+    return lm, (lm if aed_backend == "dlib" and backend == "dlib" else aed_backend)
+
+
+def _score_video(la: LoadedAnimator, name: str, frames: np.ndarray, preds: np.ndarray, metrics: Sequence[str],
+                 lm, idb):
+    """One (model, video)'s per-frame rows (``model``, the metrics, ``video``, ``weights_id``) and the metrics'
+    provenance."""
+    import pandas as pd
+
+    from metrics import MetricCollection
+
+    col = MetricCollection(metrics, backend=lm, aed_backend=idb)
+    col.update(preds, frames, video=name)
+    rep = col.report()
+    df = pd.DataFrame(rep.frames)
+    df.insert(0, "model", la.model.name)
+    df["video"] = name
+    df[WEIGHTS_ID] = la.weights_id
+    return df, rep.provenance
+
+
+def _provenance(loaded: dict[str, LoadedAnimator], metrics_prov: dict, data_description: dict | None,
+                seconds: dict[str, float]) -> dict:
+    return {
+        "metrics": metrics_prov,
+        "models": {m: {"weights": la.weights, "weights_id": la.weights_id, "note": la.note,
+                       "checkpoint_meta": getattr(la.model, "checkpoint_meta", {})} for m, la in loaded.items()},
         "protocol": "reconstruction: source = frame 0, absolute motion, every frame vs itself; pooled over frames",
         "data": data_description or {},
         "render_seconds_this_run": seconds,
     }
-    if out is not None:
-        result.out_dir = out
-        pd.DataFrame(result.summary).to_csv(out / "summary.csv", index=False)
-        pd.DataFrame(result.per_video).to_csv(out / "per_video.csv", index=False)
-        (out / "table2.md").write_text(table2_markdown(result.summary, metrics))
-        (out / "provenance.json").write_text(json.dumps(result.provenance, indent=2, default=str))
-    return result
+
+
+def _write_run(result: EvalResult, out: Path, metrics: Sequence[str]) -> None:
+    """``summary.csv``, ``per_video.csv``, ``table2.md`` and ``provenance.json`` of a run in ``out``."""
+    import pandas as pd
+
+    result.out_dir = out
+    pd.DataFrame(result.summary).to_csv(out / "summary.csv", index=False)
+    pd.DataFrame(result.per_video).to_csv(out / "per_video.csv", index=False)
+    (out / "table2.md").write_text(table2_markdown(result.summary, metrics))
+    (out / "provenance.json").write_text(json.dumps(result.provenance, indent=2, default=str))
 
 
 def _summarise(df, models: Sequence[str], metrics: Sequence[str], weights: dict[str, str]) -> EvalResult:

@@ -10,6 +10,7 @@ resumable
    per clip (source = frame 0, as the protocol) and its gallery, in ``out_dir/failures/<clip>/``;
 3. :func:`lab.reports.write_report` over all of it into ``out_dir/report/`` (``report.html``, CSV tables, PNGs).
 
+It takes loaded animators (:func:`lab.core.animate.load_animator`: the CLI and the app resolve the names).
 Clips come from the shared data set (a split of ``splits.csv``), a VoxCeleb-layout root
 (``<root>/<split>/<clip>``) or, with ``data="demo"``, the embedded demo clip.
 """
@@ -22,8 +23,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lab.core.animate import LoadedAnimator
 
 __all__ = ["BatchResult", "batch_videos", "run_batch", "safe_name"]
 
@@ -80,12 +85,11 @@ def safe_name(name: str) -> str:
 
 
 def run_batch(
-    models: Sequence[str],
+    animators: Sequence[LoadedAnimator],
     videos,
     out_dir: str | os.PathLike,
     metrics: Sequence[str] = ("l1", "akd", "aed"),
     failures_model: str | None = None,
-    checkpoints: dict[str, str | None] | None = None,
     fps: float = 25.0,
     png: bool = True,
     title: str = "facelab batch report",
@@ -96,13 +100,12 @@ def run_batch(
     """Evaluate, flag failures and write the report (module docstring).
 
     Args:
-        models: registered animator names.
+        animators: the loaded animators (:func:`lab.core.animate.load_animator`), one per model.
         videos: ``(name, frames)`` pairs (:func:`batch_videos`).
         out_dir: the run folder (rerun to resume the evaluation).
         metrics: evaluation metrics (Table 2: ``l1, akd, aed``).
-        failures_model: whose predictions the failure analysis looks at (default: the first model;
-            ``""`` skips the failure analysis).
-        checkpoints: per model, weights (see :func:`lab.evaluation.reconstruction.evaluate_reconstruction`).
+        failures_model: the name of the model whose predictions the failure analysis looks at (default: the
+            first; ``""`` skips the failure analysis).
         fps: frame rate of the clips (for the frame gap of the weak-correlation flag).
         png: also export the report's figures as PNG.
         title: the report's title.
@@ -113,10 +116,13 @@ def run_batch(
         total_videos: how many clips ``videos`` holds, for the progress (None: unknown).
     """
     from lab.core.progress import report as report_progress
-    from lab.evaluation.failures import analyse_failures, gallery_items, write_failures
-    from lab.evaluation.reconstruction import evaluate_reconstruction
+    from lab.evaluation.failure_gallery import gallery_items, write_failures
+    from lab.evaluation.failures import analyse_failures
+    from lab.evaluation.reconstruction import animator_names, evaluate_reconstruction
     from lab.reports import write_report
 
+    loaded = animator_names(animators)
+    models = list(loaded)
     if not models:
         raise ValueError("choose at least one model")
     out = Path(out_dir)
@@ -145,9 +151,9 @@ def run_batch(
         items = gallery_items(rep, frames[0], frames, predictions=preds, max_items=12, per_reason=3)
         failure_dirs.append(write_failures(rep, items, out / "failures" / safe_name(video)))
 
-    result = evaluate_reconstruction(models, counted(videos) if step else videos, out_dir=out, metrics=metrics,
-                                     checkpoints=checkpoints, data_description=data_description,
-                                     progress=progress is True, on_video=on_video)
+    result = evaluate_reconstruction(list(loaded.values()), counted(videos) if step else videos, out_dir=out,
+                                     metrics=metrics, data_description=data_description, progress=progress is True,
+                                     on_video=on_video)
     report_progress(step, "report", len(started), total_videos or len(started), "clip")
     folders = [out] + sorted(p for p in (out / "failures").glob("*") if (p / "failures.csv").is_file())
     report = write_report(folders, out / "report", title=title, png=png)

@@ -370,7 +370,8 @@ def failures(source_path: str | None, driving_path: str | None, model: str, reco
         (gallery ``[(png path, caption)]``, per-frame rows, summary markdown, failures.csv path)
     """
     from lab.core.animate import animate_frames
-    from lab.evaluation.failures import FailureThresholds, analyse_failures, gallery_items, write_failures
+    from lab.evaluation.failure_gallery import gallery_items, write_failures
+    from lab.evaluation.failures import FailureThresholds, analyse_failures
 
     job = _Job(driving_path, *(() if reconstruction else (source_path,)), progress=progress)
     if reconstruction:
@@ -442,10 +443,11 @@ def batch(data: str, split: str, models: list[str] | None, max_videos: int, max_
     if not metrics:
         raise UserInputError("tick at least one metric")
     data = (data or "").strip() or default_batch_data()
+    animators = [_model(m) for m in models]  # loaded once per app process
     job = _Job(progress=progress)
     run_dir = output_dir() / f"batch-{uuid.uuid4().hex[:8]}"
     try:
-        res = run_batch(models, batch_videos(data, split, int(max_videos), int(max_frames)), run_dir,
+        res = run_batch(animators, batch_videos(data, split, int(max_videos), int(max_frames)), run_dir,
                         metrics=metrics, png=False, progress=job.progress or False,
                         total_videos=1 if data == "demo" else None,
                         data_description={"data": data, "split": split, "max_videos": int(max_videos),
@@ -518,6 +520,7 @@ def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: i
     data = (data or "").strip() or default_batch_data()
     if not (Path(data) / "pairs.csv").is_file():
         raise UserInputError(f"cross-identity needs the shared data set's pairs.csv; {data} has none")
+    animators = [_model(m) for m in models]  # loaded once per app process
     run_dir = output_dir() / f"cross-{uuid.uuid4().hex[:8]}"
     pairs = itertools.islice(iter_cross_pairs(data, split, max_frames=int(max_frames)), int(max_pairs))
     job = _Job(progress=progress)
@@ -529,11 +532,11 @@ def cross_identity(data: str, split: str, models: list[str] | None, max_pairs: i
 
         pairs = counted(pairs)
     try:
-        evaluate_cross_identity(models, pairs, out_dir=run_dir, progress=False)
+        evaluate_cross_identity(animators, pairs, out_dir=run_dir, progress=False)
     except ValueError as e:
         raise UserInputError(f"{e} (split '{split}' of {data})") from e
     rep = write_report([run_dir], run_dir / "report", title="facelab cross-identity report", png=False)
     table = cross_identity_table(load_runs([run_dir])).round(4)
-    weights = ", ".join(f"{m} ({_model(m).weights})" for m in models)
+    weights = ", ".join(f"{la.model.name} ({la.weights})" for la in animators)
     status = f"{table['pair'].nunique() - 1} pair(s) from `{data}` ({split}); models: {weights}."
     return table, str(rep.html), status

@@ -5,13 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from lab.core.animate import load_animator
 from lab.reports.batch import batch_videos, run_batch
+
+
+def _loaded(*names):
+    return [load_animator(n) for n in names]
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("batch")
-    res = run_batch(["static", "ultralight"], batch_videos("demo", max_frames=5), out,
+    res = run_batch(_loaded("static", "ultralight"), batch_videos("demo", max_frames=5), out,
                     metrics=("l1", "ssim"), png=False, progress=False)
     return out, res
 
@@ -36,7 +41,7 @@ def test_batch_writes_evaluation_failures_and_report(batch):
 def test_batch_resumes_without_rendering_again(batch):
     out, res = batch
     before = (out / "per_frame.csv").read_text()
-    again = run_batch(["static", "ultralight"], batch_videos("demo", max_frames=5), out,
+    again = run_batch(_loaded("static", "ultralight"), batch_videos("demo", max_frames=5), out,
                       metrics=("l1", "ssim"), png=False, progress=False)
     assert (out / "per_frame.csv").read_text() == before
     assert again.failure_dirs == []  # nothing re-rendered, the earlier failure folder is reused in the report
@@ -45,7 +50,7 @@ def test_batch_resumes_without_rendering_again(batch):
 
 def test_batch_errors(tmp_path):
     with pytest.raises(ValueError, match="failures_model"):
-        run_batch(["static"], batch_videos("demo", max_frames=2), tmp_path, failures_model="fomm")
+        run_batch(_loaded("static"), batch_videos("demo", max_frames=2), tmp_path, failures_model="fomm")
     with pytest.raises(FileNotFoundError, match="not found"):
         list(batch_videos(tmp_path / "nowhere"))
 

@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lab.core.animate import load_animator
 from lab.evaluation.reconstruction import evaluate_reconstruction, iter_eval_videos, reconstruct, table2_markdown
+
+STATIC = [load_animator("static")]
 
 
 def test_static_reconstruction_is_frame_zero_and_metrics_match(data_root, tmp_path):
@@ -19,7 +22,7 @@ def test_static_reconstruction_is_frame_zero_and_metrics_match(data_root, tmp_pa
     pred = reconstruct(create_animator("static"), frames)
     assert np.array_equal(pred, np.repeat(frames[:1], 4, axis=0))  # source = frame 0, absolute motion
 
-    res = evaluate_reconstruction(["static"], videos, out_dir=tmp_path, metrics=("l1", "akd"), progress=False)
+    res = evaluate_reconstruction(STATIC, videos, out_dir=tmp_path, metrics=("l1", "akd"), progress=False)
     row = res.summary[0]
     assert row["frames"] == 8 and row["videos"] == 2
     expected = np.mean([l1(np.repeat(f[:1], 4, axis=0), f, reduction="none") for _, f in videos])
@@ -35,8 +38,8 @@ def test_static_reconstruction_is_frame_zero_and_metrics_match(data_root, tmp_pa
 def test_resume_skips_finished_videos(tmp_path):
     rng = np.random.default_rng(0)
     videos = [(f"v{i}", (rng.random((3, 256, 256, 3)) * 255).astype(np.uint8)) for i in range(2)]
-    a = evaluate_reconstruction(["static"], videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
-    b = evaluate_reconstruction(["static"], videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
+    a = evaluate_reconstruction(STATIC, videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
+    b = evaluate_reconstruction(STATIC, videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
     assert b.provenance["render_seconds_this_run"]["static"] == 0.0  # nothing recomputed
     assert a.summary[0]["l1"] == b.summary[0]["l1"]
     assert len(pd.read_csv(tmp_path / "per_frame.csv")) == 6
@@ -44,7 +47,7 @@ def test_resume_skips_finished_videos(tmp_path):
     # an interrupted attempt left v1 half-scored: the rerun scores v1 again, without duplicate rows
     df = pd.read_csv(tmp_path / "per_frame.csv")
     df.iloc[:-1].to_csv(tmp_path / "per_frame.csv", index=False)
-    c = evaluate_reconstruction(["static"], videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
+    c = evaluate_reconstruction(STATIC, videos, out_dir=tmp_path, metrics=("l1", "psnr"), progress=False)
     again = pd.read_csv(tmp_path / "per_frame.csv")
     assert len(again) == 6 and not again.duplicated(["model", "video", "frame"]).any()
     assert c.provenance["render_seconds_this_run"]["static"] > 0 and c.summary[0]["l1"] == a.summary[0]["l1"]
@@ -90,8 +93,10 @@ def tiny_archive(tmp_path, tiny_videos):
     return export_frames([VideoFrames(name=n, frames=f, source=n) for n, f in tiny_videos], tmp_path / "tiny.npz")
 
 
-def _ultralight(videos, out, **kw):
-    return evaluate_reconstruction(["ultralight"], videos, out_dir=out, metrics=("l1", "psnr"), progress=False, **kw)
+def _ultralight(videos, out, checkpoint="default"):
+    """ultralight loaded now (under the test's weight folders) and evaluated."""
+    return evaluate_reconstruction([load_animator("ultralight", checkpoint)], videos, out_dir=out,
+                                   metrics=("l1", "psnr"), progress=False)
 
 
 def test_two_cli_runs_without_weights_agree(no_weights, tiny_archive, tmp_path, capsys):
@@ -144,7 +149,7 @@ def test_resume_with_other_weights_is_refused(no_weights, tiny_videos, tmp_path,
     sha = "sha256:" + file_sha256(other)[:16]
     with pytest.raises(ValueError, match=f"ultralight rows were made with weights random-init seed 0, this run's "
                                          f"ultralight weights are {sha}"):
-        _ultralight(tiny_videos, out, checkpoints={"ultralight": str(other)})
+        _ultralight(tiny_videos, out, checkpoint=str(other))
     assert (out / "per_frame.csv").read_text() == before  # nothing mixed in
     # the CLI says so in one line; a fresh folder with those weights records their hash in every row
     archive = tmp_path / "one.npz"

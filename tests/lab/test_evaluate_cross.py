@@ -10,6 +10,7 @@ import pytest
 
 from datasets.demo import demo_driving, demo_source
 from lab.codec.pose import pose_of_frames
+from lab.core.animate import load_animator
 from lab.evaluation.cross_identity import cross_identity_metrics, evaluate_cross_identity, iter_cross_pairs
 
 
@@ -45,9 +46,9 @@ def test_no_face_output_is_counted_not_scored(faces):
 def test_evaluate_is_resumable(faces, tmp_path):
     src, drv = faces
     pairs = [("demo <- demo", src, drv[:4])]
-    s1 = evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
+    s1 = evaluate_cross_identity([load_animator("static")], pairs, out_dir=tmp_path, progress=False)
     first = (tmp_path / "per_frame_cross.csv").read_text()
-    s2 = evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
+    s2 = evaluate_cross_identity([load_animator("static")], pairs, out_dir=tmp_path, progress=False)
     assert (tmp_path / "per_frame_cross.csv").read_text() == first
     assert s1 == s2 and s1[0]["frames"] == 4 and s1[0]["no_face"] == 0
     df = pd.read_csv(tmp_path / "per_frame_cross.csv")
@@ -79,10 +80,10 @@ def test_shared_cross_identity_pairs_and_cli(data_root, tmp_path, capsys):
 def test_rows_record_weights_and_resume_refuses_others(faces, tmp_path):
     src, drv = faces
     pairs = [("demo <- demo", src, drv[:2])]
-    evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
+    evaluate_cross_identity([load_animator("static")], pairs, out_dir=tmp_path, progress=False)
     df = pd.read_csv(tmp_path / "per_frame_cross.csv")
     assert set(df.weights_id) == {"none needed"}
     df.assign(weights_id="sha256:0123456789abcdef").to_csv(tmp_path / "per_frame_cross.csv", index=False)
     with pytest.raises(ValueError, match="static rows were made with weights sha256:0123456789abcdef, this run's "
                                          "static weights are none needed"):
-        evaluate_cross_identity(["static"], pairs, out_dir=tmp_path, progress=False)
+        evaluate_cross_identity([load_animator("static")], pairs, out_dir=tmp_path, progress=False)

@@ -13,14 +13,13 @@ import pytest
 from PIL import Image
 
 from lab.codec.pose import synthetic_landmarks
+from lab.evaluation.failure_gallery import gallery_items, write_failures
 from lab.evaluation.failures import (
     FLAGS,
     FailureThresholds,
     analyse_failures,
     appearance_correlation,
-    gallery_items,
     landmark_displacement,
-    write_failures,
 )
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")

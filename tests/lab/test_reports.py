@@ -49,12 +49,13 @@ _VOID = {"meta", "img", "br", "hr", "input", "link", "col", "area", "base", "wbr
 def eval_run(tmp_path_factory) -> Path:
     """A real ``evaluate_reconstruction`` run folder: 2 models × 2 demo clips of 4 and 2 frames, 256 px (~10 s)."""
     from datasets.demo import demo_driving
+    from lab.core.animate import load_animator
     from lab.evaluation.reconstruction import evaluate_reconstruction
 
     frames = demo_driving(sum(FRAMES))
     out = tmp_path_factory.mktemp("eval")
     clips = [(CLIPS[0], frames[: FRAMES[0]]), (CLIPS[1], frames[FRAMES[0] :])]
-    evaluate_reconstruction(list(MODELS), clips, out_dir=out, metrics=METRICS, progress=False)
+    evaluate_reconstruction([load_animator(m) for m in MODELS], clips, out_dir=out, metrics=METRICS, progress=False)
     return out
 
 
@@ -497,6 +498,7 @@ def test_report_cli(eval_run, tmp_path, capsys):
 @pytest.mark.data
 def test_pose_class_breakdown_joins_the_manifest(data_root, tmp_path):
     from datasets.shared import SharedData
+    from lab.core.animate import load_animator
     from lab.evaluation.reconstruction import evaluate_reconstruction, iter_eval_videos
 
     videos = []
@@ -504,7 +506,8 @@ def test_pose_class_breakdown_joins_the_manifest(data_root, tmp_path):
         videos.append((name, frames))
         if len(videos) == 2:
             break
-    evaluate_reconstruction(["static"], videos, out_dir=tmp_path / "run", metrics=("l1",), progress=False)
+    evaluate_reconstruction([load_animator("static")], videos, out_dir=tmp_path / "run", metrics=("l1",),
+                            progress=False)
     run = load_run(tmp_path / "run")
     sd = SharedData(data_root)
     pose = {it.name: it.pose_class for it in sd.clips()}
