@@ -251,7 +251,7 @@ def test_absurd_sizes_are_refused(tmp_path, make_clip, gray, monkeypatch):
         open_media(tmp_path / "wide.mp4")
     # frame-count limit: lowered here instead of encoding 20 001 frames
     make_clip(tmp_path / "long.mp4", gray(30))
-    monkeypatch.setattr(video, "MAX_FRAMES", 20)
+    monkeypatch.setattr(video.probe, "MAX_FRAMES", 20)  # the module whose check reads it
     with pytest.raises(DataError, match=r"has 30 frames; the limit is 20 \(pass max_frames") as e:
         open_media(tmp_path / "long.mp4")
     _assert_one_line(e, tmp_path / "long.mp4")
