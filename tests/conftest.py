@@ -45,13 +45,13 @@ def data_root() -> Path:
 def _serve_app(env: dict[str, str] | None = None, fresh_models: bool = True):
     """Launch ``app.build_demo()`` on a free local port under ``env`` and yield its URL; on exit close it and put
     the environment (and, with ``fresh_models``, the app's loaded models) back as they were."""
-    from lab.ui import handlers
+    from lab.ui import common
 
     saved_env = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
-    saved_loaded = handlers._LOADED
+    saved_loaded = common.LOADED
     if fresh_models:
-        handlers._LOADED = {}  # models load afresh under this environment (weights folders, shipped weights)
+        common.LOADED = {}  # models load afresh under this environment (weights folders, shipped weights)
     import app
 
     demo = None
@@ -65,7 +65,7 @@ def _serve_app(env: dict[str, str] | None = None, fresh_models: bool = True):
     finally:
         if demo is not None:
             demo.close()
-        handlers._LOADED = saved_loaded
+        common.LOADED = saved_loaded
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -23,7 +23,8 @@ import numpy as np
 from lab.codec.composition import COMPOSITION_METHODS
 from lab.conference.call import GATE_MODES
 from lab.conference.live import STAGES, LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
-from lab.ui import handlers as h
+from lab.ui import common
+from lab.ui.conference import default_conference_model
 
 __all__ = ["STREAM_EVERY", "live_frame", "frame_html", "new_reference", "stats_markdown", "stage_rows", "live_tab"]
 
@@ -104,7 +105,7 @@ def _prepared(model: str, runtime: str, precision: str):
     """The model on ``runtime`` at ``precision``, prepared once per app process (an export takes seconds)."""
     key = (model, runtime, precision)
     if key not in _PREPARED:
-        _PREPARED[key] = prepare_animator(h._model(model).model, runtime, precision)
+        _PREPARED[key] = prepare_animator(common.loaded_model(model).model, runtime, precision)
     return _PREPARED[key]
 
 
@@ -115,14 +116,14 @@ def _read_reference(path: str) -> np.ndarray:
     try:
         return validate_upload(path, max_frames=1).read()[0]
     except DataError as e:
-        raise h.UserInputError(h.user_message(e, [path])) from e
+        raise common.UserInputError(common.user_message(e, [path])) from e
 
 
 def _start(frame: np.ndarray, reference_path: str | None, settings: tuple) -> LiveSession:
     model, runtime, precision, gate, composition = settings[:5]
     config = LiveConfig(model=model, runtime=runtime, precision=precision, gate=gate, composition=composition,
                         camera_interval=STREAM_EVERY)
-    session = LiveSession(config, loaded=h._model(model), animator=_prepared(model, runtime, precision))
+    session = LiveSession(config, loaded=common.loaded_model(model), animator=_prepared(model, runtime, precision))
     if reference_path:
         session.start(_read_reference(reference_path), camera_frame=frame)
     else:
@@ -174,7 +175,7 @@ def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str,
             call.session = _start(frame, reference_path, settings)
             call.error = None
         except (DataError, CheckpointError, ValueError) as e:
-            call.error = f"**Cannot start the call:** {h.user_message(e, [reference_path])}"
+            call.error = f"**Cannot start the call:** {common.user_message(e, [reference_path])}"
             call.failed_at = time.monotonic()
             if not reference_path:
                 call.error += " Trying again with the next webcam frame."
@@ -182,7 +183,7 @@ def live_frame(frame: np.ndarray | None, reference_path: str | None, model: str,
     try:
         out = call.session.feed(frame)
     except ValueError as e:  # a frame the session cannot take: say so, keep the last output; the next may do
-        return gr.skip(), gr.skip(), gr.skip(), f"**Frame skipped:** {h.user_message(e)}"
+        return gr.skip(), gr.skip(), gr.skip(), f"**Frame skipped:** {common.user_message(e)}"
     return (frame_html(out.frame, out.index), stats_markdown(out.stats), stage_rows(out.stats),
             _status(call.session, reference_path))
 
@@ -209,7 +210,7 @@ def live_tab(names: list[str]) -> None:
             gr.Markdown("Received (the animated reference, as the server composes it)")
             received = gr.HTML(elem_id="live-output")
     with gr.Row():
-        model = gr.Dropdown(names, value=h.default_conference_model(names), label="Model", elem_id="live-model")
+        model = gr.Dropdown(names, value=default_conference_model(names), label="Model", elem_id="live-model")
         runtime = gr.Dropdown(runtimes, value="torch", label="Runtime", info=unusable or None)
         precision = gr.Dropdown(list(precision_choices("torch")), value="fp32", label="Precision",
                                 info="what the runtime does not run here is said when the call starts")

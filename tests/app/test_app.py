@@ -24,7 +24,8 @@ def app_url(tmp_path_factory, serve_app):
 def test_api_animates_demo_and_reports_metrics(app_url):
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import MODES, demo_files
+    from lab.ui.animate import MODES
+    from lab.ui.common import demo_files
 
     src, drv = demo_files()
     client = Client(app_url, verbose=False)
@@ -41,7 +42,8 @@ def test_api_animates_demo_and_reports_metrics(app_url):
 def test_api_bad_upload_is_a_clear_error(app_url, tmp_path):
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import MODES, demo_files
+    from lab.ui.animate import MODES
+    from lab.ui.common import demo_files
 
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"not really a video" * 20)
@@ -106,7 +108,7 @@ def test_browser_bad_upload_gives_one_toast_naming_the_file(app_url, tmp_path):
 def test_api_conference_on_the_upper_body_demo(app_url):
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import demo_camera_file
+    from lab.ui.conference import demo_camera_file
 
     client = Client(app_url, verbose=False)
     grid, downlink, summary, per_frame, status = client.predict(
@@ -124,7 +126,7 @@ def test_api_conference_on_the_upper_body_demo(app_url):
 def test_api_failures_gallery_on_demo(app_url):
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import demo_files
+    from lab.ui.common import demo_files
 
     src, drv = demo_files()
     client = Client(app_url, verbose=False)
@@ -156,7 +158,7 @@ def test_api_batch_report_on_demo(app_url):
 def test_api_rate_distortion_on_demo(app_url):
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import demo_files
+    from lab.ui.common import demo_files
 
     _, drv = demo_files()
     client = Client(app_url, verbose=False)
@@ -265,7 +267,8 @@ def test_app_starts_and_serves_with_bad_weights_files(bad_weights_app):
 
     from gradio_client import Client, handle_file
 
-    from lab.ui.handlers import MODES, demo_files
+    from lab.ui.animate import MODES
+    from lab.ui.common import demo_files
 
     kind, url = bad_weights_app
     want = "not a checkpoint (a text file starting 'download the" if kind == "text" else "holds code (pickled"

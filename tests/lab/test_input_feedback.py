@@ -13,7 +13,12 @@ from PIL import Image
 
 from datasets.video import write_video
 from lab.cli import main
-from lab.ui import handlers as h
+from lab.ui.animate import animate
+from lab.ui.batch import batch
+from lab.ui.common import UserInputError, user_message
+from lab.ui.conference import conference, demo_camera_file
+from lab.ui.failures import failures
+from lab.ui.rd import rate_distortion
 
 HASH = "0f3c9a7e5b21d4c86a0e9f1b7d3c5a2e4f6b8d0c"  # how Gradio names an upload's folder
 
@@ -49,32 +54,32 @@ class Recorder:
 
 @pytest.mark.filterwarnings("ignore::datasets.video.DataWarning")  # said in the status, checked here
 def test_truncated_upload_is_reported_by_its_name(uploads):
-    _, _, status = h.animate(str(uploads / "face.png"), str(uploads / "cut clip.mp4"), ["static"], crop=False,
-                             max_frames=50)
+    _, _, status = animate(str(uploads / "face.png"), str(uploads / "cut clip.mp4"), ["static"], crop=False,
+                           max_frames=50)
     assert "**Warning:** cut clip.mp4 is truncated: the file ends before the data its index lists" in status
     assert "of the 40 its index lists" in status
     assert "gradio" not in status and HASH not in status
 
 
 def test_a_frame_limit_says_used_n_of_m_frames(uploads):
-    _, rows, status = h.animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False,
-                                max_frames=10)
+    _, rows, status = animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False,
+                              max_frames=10)
     assert status.startswith("10 frames at 256x256.")
     assert "used 10 of 40 frames of long clip.mp4 (the *Max driving frames* limit is 10)" in status
-    _, _, status = h.animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False,
-                             max_frames=40)
+    _, _, status = animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False,
+                           max_frames=40)
     assert "used" not in status  # the whole clip: nothing cut
 
 
 def test_errors_name_the_uploaded_file_not_its_internal_path(uploads):
     for call in (
-        lambda: h.animate(str(uploads / "face.png"), str(uploads / "broken.mp4"), ["static"], crop=False),
-        lambda: h.animate(str(uploads / "broken.mp4"), str(uploads / "long clip.mp4"), ["static"], crop=False),
-        lambda: h.rate_distortion(str(uploads / "broken.mp4"), ["static"], ["libx264"], False, 5),
-        lambda: h.conference(str(uploads / "broken.mp4"), "static", "off", "feather", "libx264", 28, 64, 5),
-        lambda: h.failures(None, str(uploads / "broken.mp4"), "static", True, False, 5, 25, 20),
+        lambda: animate(str(uploads / "face.png"), str(uploads / "broken.mp4"), ["static"], crop=False),
+        lambda: animate(str(uploads / "broken.mp4"), str(uploads / "long clip.mp4"), ["static"], crop=False),
+        lambda: rate_distortion(str(uploads / "broken.mp4"), ["static"], ["libx264"], False, 5),
+        lambda: conference(str(uploads / "broken.mp4"), "static", "off", "feather", "libx264", 28, 64, 5),
+        lambda: failures(None, str(uploads / "broken.mp4"), "static", True, False, 5, 25, 20),
     ):
-        with pytest.raises(h.UserInputError) as e:
+        with pytest.raises(UserInputError) as e:
             call()
         msg = str(e.value)
         assert msg.startswith("broken.mp4 is not a readable video") and "\n" not in msg
@@ -84,21 +89,21 @@ def test_errors_name_the_uploaded_file_not_its_internal_path(uploads):
 def test_user_message_rewrites_paths(monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", "/srv/app-uploads")
     upload = f"/srv/app-uploads/{HASH}/My Clip.mov"
-    got = h.user_message(ValueError(f"{upload} has no video stream\nmore"), [upload])
+    got = user_message(ValueError(f"{upload} has no video stream\nmore"), [upload])
     assert got == "My Clip.mov has no video stream"
     # a path under Gradio's upload folder that is not one of the inputs is shortened too
-    assert h.user_message(f"cannot read /srv/app-uploads/{HASH}/x.png: cut") == "cannot read x.png: cut"
-    assert h.user_message(KeyError()) == "KeyError"
+    assert user_message(f"cannot read /srv/app-uploads/{HASH}/x.png: cut") == "cannot read x.png: cut"
+    assert user_message(KeyError()) == "KeyError"
 
 
 def test_progress_names_the_model_and_counts_frames(uploads):
     rec = Recorder()
-    h.animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False, max_frames=12,
-              progress=rec)
+    animate(str(uploads / "face.png"), str(uploads / "long clip.mp4"), ["static"], crop=False, max_frames=12,
+            progress=rec)
     assert rec.calls[0] == ((0, 12), "static", "frames") and rec.calls[-1] == ((12, 12), "static", "frames")
     assert [c[0][0] for c in rec.calls] == sorted(c[0][0] for c in rec.calls)  # frames only go up
     rec = Recorder()
-    h.failures(None, str(uploads / "long clip.mp4"), "static", True, False, 9, 25, 20, progress=rec)
+    failures(None, str(uploads / "long clip.mp4"), "static", True, False, 9, 25, 20, progress=rec)
     descs = [c[1] for c in rec.calls]
     assert "static" in descs and "face landmarks of the driving frames" in descs
     assert ((9, 9), "face landmarks of the predictions", "frames") in rec.calls
@@ -107,8 +112,8 @@ def test_progress_names_the_model_and_counts_frames(uploads):
 def test_batch_tab_cells_say_why(uploads):
     # the embedded demo with static: PSNR is infinite on frame 0 (the source itself); the cell says so
     rec = Recorder()
-    t2, clips, _fig, _gallery, report, _status = h.batch("demo", "test", ["static"], 1, 3, ["l1", "psnr"],
-                                                         progress=rec)
+    t2, clips, _fig, _gallery, report, _status = batch("demo", "test", ["static"], 1, 3, ["l1", "psnr"],
+                                                       progress=rec)
     row = t2.set_index("model").loc["static"]
     assert row["psnr"].startswith("∞ (exact copy in 1 of 3 frames; ") and row["l1"].replace(".", "").isdigit()
     assert clips.set_index("model").loc["static", "psnr"] == row["psnr"]
@@ -129,13 +134,13 @@ def test_cli_says_used_n_of_m_frames_and_names_a_truncated_file(uploads, tmp_pat
 
 def test_progress_of_the_conference_and_rate_distortion_jobs(uploads):
     rec = Recorder()
-    h.conference(h.demo_camera_file(), "static", "off", "feather", "libx264", 30, 64, 3, progress=rec)
+    conference(demo_camera_file(), "static", "off", "feather", "libx264", 30, 64, 3, progress=rec)
     descs = list(dict.fromkeys(c[1] for c in rec.calls))
     assert descs[:3] == ["sender: face crop box", "sender: static encoder", "sender: quality gate (off)"]
     assert {"server: static decoder", "server: composition (feather)", "downlink: libx264"} <= set(descs)
     assert ((3, 3), "server: static decoder", "frames") in rec.calls
     rec = Recorder()
-    _, _, _, status = h.rate_distortion(str(uploads / "long clip.mp4"), ["static"], ["libx264"], False, 3,
-                                        progress=rec)
+    _, _, _, status = rate_distortion(str(uploads / "long clip.mp4"), ["static"], ["libx264"], False, 3,
+                                      progress=rec)
     assert [c[:2] for c in rec.calls] == [((0, 2), "long clip: anchor libx264"), ((1, 2), "long clip: static+libx264")]
     assert "used 3 of 40 frames of long clip.mp4 (the *Max frames* limit is 3)" in status
