@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lab.codec.pose import synthetic_landmarks
+from lab.codec.synthetic_face import synthetic_landmarks
 from lab.evaluation.failure_gallery import gallery_items, write_failures
 from lab.evaluation.failures import (
     FLAGS,

@@ -21,8 +21,8 @@ from lab.codec.pose import (
     mirror_landmarks,
     pose_of_frames,
     rotation_matrix,
-    synthetic_landmarks,
 )
+from lab.codec.synthetic_face import synthetic_landmarks
 from lab.evaluation.pose_reference import compare, matrix_to_pose, reference_available
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")

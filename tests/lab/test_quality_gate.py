@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from lab.codec.pose import synthetic_landmarks
 from lab.codec.quality_gate import (
     REFERENCE,
     GateDecision,
@@ -20,6 +19,7 @@ from lab.codec.quality_gate import (
     landmarks_with_rotation,
     mouth_aspect_ratio,
 )
+from lab.codec.synthetic_face import synthetic_landmarks
 
 needs_dlib = pytest.mark.skipif(importlib.util.find_spec("dlib") is None, reason="needs dlib (the face extra)")
 SIZE = 256
