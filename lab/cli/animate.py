@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lab.cli.options import job_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -15,19 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "models) plus metrics.csv (L1/PSNR/SSIM of each model against the driving frames) and one mp4 per model. "
         "A folder: --data DIR (shared data set, VoxCeleb layout, or 'demo'): every clip of --split reconstructed "
         "from its frame 0 (FOMM's protocol), one side-by-side mp4 per clip in --out.",
+        parents=[job_options("static,ultralight", out_help="output folder", max_frames=100,
+                             max_frames_help="at most this many driving frames", split_help="with --data: which split",
+                             data_help="a folder of clips instead of one pair (shared data, VoxCeleb layout, "
+                                       "or 'demo')")],
     )
     p.add_argument("source", nargs="?", help="source image (or clip: its first frame)")
     p.add_argument("driving", nargs="?", help="driving clip")
-    p.add_argument("--data", help="a folder of clips instead of one pair (shared data, VoxCeleb layout, or 'demo')")
-    p.add_argument("--split", default="test", help="with --data: which split")
     p.add_argument("--max-videos", type=int, help="with --data: at most this many clips")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--models", default="static,ultralight", help="comma-separated animator names")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH", help="weights of a model")
     p.add_argument("--relative", action="store_true", help="FOMM's animation mode (relative motion) instead of "
                    "absolute motion (reconstruction)")
     p.add_argument("--no-crop", action="store_true", help="the inputs are already face crops")
-    p.add_argument("--max-frames", type=int, default=100, help="at most this many driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving clip's, else 25)")
     p.set_defaults(func=run)
 
@@ -38,16 +38,15 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from datasets.video import write_video
-    from lab.cli.evaluate import parse_checkpoints
-    from lab.core.animate import load_animator, side_by_side
+    from lab.cli.options import load_animators, split_list
+    from lab.core.animate import side_by_side
     from lab.core.progress import cli_progress
     from lab.evaluation.compare import run_models
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = split_list(args.models)
     if not models:
         raise ValueError("--models is empty")
-    ckpts = parse_checkpoints(args.checkpoint)
-    loaded = {m: load_animator(m, ckpts.get(m, "default")) for m in models}
+    loaded = {la.model.name: la for la in load_animators(args.models, args.checkpoint)}
     for m, la in loaded.items():
         if not la.trained:
             print(f"note: {m} is randomly initialised (its output is not meaningful): {la.note}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lab.cli.options import job_options
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -12,17 +14,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs lab.reports.batch.run_batch: reconstruction metrics of every model on every clip (resumable "
         "per_frame.csv in --out), the failure flags and gallery of one model's predictions per clip "
         "(--out/failures/<clip>/), and the report (--out/report/report.html, CSV tables, PNG figures).",
+        parents=[job_options("static,ultralight", out_help="run folder (rerun to resume)",
+                             max_frames_help="at most this many frames per clip",
+                             data_help="shared data folder, VoxCeleb-layout root, or 'demo' (default: $FACELAB_DATA)")],
     )
-    p.add_argument("--models", default="static,ultralight", help="comma-separated animator names")
-    p.add_argument("--data", help="shared data folder, VoxCeleb-layout root, or 'demo' (default: $FACELAB_DATA)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", required=True, help="run folder (rerun to resume)")
     p.add_argument("--metrics", default="l1,akd,aed", help="comma-separated: l1,psnr,ssim,lpips,akd,aed")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH", help="weights of a model")
     p.add_argument("--failures-model", help="whose predictions the failure flags use (default: the first model; "
                    "'' to skip)")
     p.add_argument("--max-videos", type=int, help="at most this many clips")
-    p.add_argument("--max-frames", type=int, help="at most this many frames per clip")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the clips (frame-gap scores)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG export of the figures")
     p.set_defaults(func=run)
@@ -30,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from datasets.shared import shared_data_root
-    from lab.cli.evaluate import load_animators
+    from lab.cli.options import load_animators
     from lab.reports.batch import batch_videos, run_batch
 
     data = args.data or str(shared_data_root())

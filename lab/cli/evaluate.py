@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lab.cli.options import job_options, load_animators
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,18 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "identity distance to source/driving, pose and mouth error vs driving "
         "(lab/evaluation/cross_identity.py); writes "
         "per_frame_cross.csv, summary_cross.csv, table_cross.md.",
+        parents=[job_options("static,ultralight,fomm", out_help="run folder (rerun to resume)",
+                             max_frames_help="at most this many frames per video (a documented subset)")],
     )
     p.add_argument("--protocol", default="reconstruction", choices=("reconstruction", "cross-identity"))
-    p.add_argument("--models", default="static,ultralight,fomm", help="comma-separated animator names")
-    p.add_argument("--data", help="the shared data folder or a VoxCeleb-layout root (default: $FACELAB_DATA)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", required=True, help="run folder (rerun to resume)")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
-                   help="weights of a model (repeatable); default: the model's own file when found")
     p.add_argument("--metrics", default="l1,akd,aed", help="comma-separated: l1,psnr,ssim,lpips,akd,aed")
     p.add_argument("--backend", default="dlib", help="AKD landmarks: dlib (offline) or face-alignment (protocol)")
     p.add_argument("--aed-backend", default="dlib", help="AED identity: dlib (offline) or openface (protocol)")
-    p.add_argument("--max-frames", type=int, help="at most this many frames per video (a documented subset)")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=run)
 
@@ -61,24 +58,3 @@ def _cross(args: argparse.Namespace, data: str, animators: list) -> int:
     print(cross_table_markdown(summary))
     print(f"landmarks and identity: {args.backend}; written to {args.out}")
     return 0
-
-
-def load_animators(models: str, checkpoints: list[str]) -> list:
-    """The animators of ``--models`` (comma-separated names) with the weights of the repeatable ``--checkpoint
-    MODEL=PATH`` (a model without one: its own file when found, else randomly initialised and labelled so),
-    through the one factory (:func:`lab.core.animate.load_animator`)."""
-    from lab.core.animate import load_animator
-
-    ckpts = parse_checkpoints(checkpoints)
-    return [load_animator(m, ckpts.get(m, "default")) for m in (m.strip() for m in models.split(",")) if m]
-
-
-def parse_checkpoints(items: list[str]) -> dict[str, str]:
-    """``["MODEL=PATH", ...]`` (the repeatable ``--checkpoint`` option) → ``{model: path}``."""
-    ckpts = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"--checkpoint takes MODEL=PATH, got '{item}'")
-        ckpts[name] = path
-    return ckpts

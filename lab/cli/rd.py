@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import itertools
 
+from lab.cli.options import job_options
+
 __all__ = ["register", "run"]
 
 
@@ -29,16 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reference; anchors are the codecs alone. Rate = reference + motion bits (kbps at --fps); PSNR/SSIM per "
         "frame, averaged per video then over videos. Writes rd.csv, rd_summary.csv, bd_rate.csv, rd.md and "
         "provenance.json to --out.",
+        parents=[job_options("static,ultralight", out_help="output folder",
+                             max_frames_help="at most this many frames per video (a documented subset)")],
     )
-    p.add_argument("--models", default="static,ultralight", help="comma-separated animator names")
-    p.add_argument("--data", help="the shared data folder or a VoxCeleb-layout root (default: $FACELAB_DATA)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--codecs", default="libx264,libx265", help="anchors and reference codecs: libx264,libx265")
-    p.add_argument("--max-frames", type=int, help="at most this many frames per video (a documented subset)")
     p.add_argument("--max-videos", type=int, help="at most this many videos of the split")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
-                   help="weights of a model (repeatable); default: the model's own file when found")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate for the rates (the protocol's 25)")
     p.add_argument("--metrics", default="psnr,ssim", help="comma-separated: psnr,ssim,lpips (psnr is required)")
     p.add_argument("--quant-factor", type=float, default=64.0, help="motion quantisation factor (GFVC: 64)")
@@ -59,20 +56,17 @@ def run(args: argparse.Namespace) -> int:
         0 on success.
     """
     from datasets.shared import shared_data_root
-    from lab.cli.evaluate import parse_checkpoints
-    from lab.core.animate import load_animator
+    from lab.cli.options import load_animators, split_list
     from lab.evaluation.rate_distortion import rd_over_videos
     from lab.evaluation.rd_tables import rd_markdown
     from lab.evaluation.reconstruction import iter_eval_videos
 
     data = args.data or str(shared_data_root())
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    codecs = split_list(args.codecs)
+    metrics = split_list(args.metrics)
     if args.max_videos is not None and args.max_videos < 1:
         raise ValueError(f"--max-videos must be >= 1, got {args.max_videos}")
-    checkpoints = parse_checkpoints(args.checkpoint)
-    loaded = {m: load_animator(m, checkpoints.get(m, "default")) for m in models}
+    loaded = load_animators(args.models, args.checkpoint)
     videos = iter_eval_videos(data, args.split, max_frames=args.max_frames)
     if args.max_videos is not None:
         videos = itertools.islice(videos, args.max_videos)
