@@ -3,7 +3,7 @@
 Library loops that take long (animating frames, scoring clips, the codec path, rate–distortion points) accept a
 ``progress`` callable and call it as ``progress(what, done, total, unit)``: ``what`` names the model or stage
 being processed (``"ultralight"``, ``"clip-1: fomm"``), ``done`` of ``total`` ``unit``\\ s are finished (``total``
-None when unknown). The app turns the calls into its ``gr.Progress`` bar (:func:`lab.ui.handlers`); the CLI into
+None when unknown). The app turns the calls into its ``gr.Progress`` bar (:mod:`lab.ui.common`); the CLI into
 tqdm bars on stderr (:class:`TqdmProgress`, no bars when stderr is not a terminal). ``None`` means no reporting.
 """
 
