@@ -166,7 +166,7 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=Non
         from lab.deploy.runtimes import RuntimeUnavailable
 
         raise RuntimeUnavailable("int8 quantisation needs NNCF: pip install nncf") from e
-    from lab.deploy.runtimes import _file_lock, _move_onnx
+    from lab.deploy.export_cache import _file_lock, _move_onnx
 
     cid = _calibration_id(calibration)
     out = {p: paths[p].parent / f"{p}-int8-{RECIPE}-{cid}.onnx" for p in QUANTIZED_PARTS}
