@@ -168,7 +168,7 @@ def read_driving(job: Job, driving_path: str | None, crop: bool, max_frames: int
     """Driving frames (face-cropped) and fps; notes: the file's DataWarnings, and ``used N of M frames`` when
     the frame limit (the slider called ``limit``) cut the clip."""
     from datasets.errors import DataError
-    from datasets.uploads import frames_used_note, is_face_crop, prepare_upload
+    from datasets.uploads import is_face_crop, prepare_upload
 
     if not driving_path:
         raise UserInputError("choose a driving clip")
@@ -178,11 +178,19 @@ def read_driving(job: Job, driving_path: str | None, crop: bool, max_frames: int
         frames = clip.read()
     except DataError as e:
         raise job.error(e) from e
+    note_media(job, media, len(frames), driving_path, limit, max_frames)
+    return frames, clip.fps or 25.0
+
+
+def note_media(job: Job, media, used_frames: int, path: str, limit: str, max_frames: int) -> None:
+    """The job's notes of an opened upload: the file's DataWarnings, and ``used N of M frames`` when the frame
+    limit (the slider called ``limit``) cut the clip."""
+    from datasets.uploads import frames_used_note
+
     for n in media.notes:
         job.note(n)
-    used = frames_used_note(media, len(frames), Path(driving_path).name)
+    used = frames_used_note(media, used_frames, Path(path).name)
     job.note(used and f"{used} (the *{limit}* limit is {int(max_frames)})")
-    return frames, clip.fps or 25.0
 
 
 def round3(v):

@@ -6,7 +6,7 @@ import functools
 import uuid
 from pathlib import Path
 
-from lab.ui.common import MAX_FRAMES_DEFAULT, Job, UserInputError, loaded_model, open_upload, output_dir
+from lab.ui.common import MAX_FRAMES_DEFAULT, Job, UserInputError, loaded_model, note_media, open_upload, output_dir
 
 __all__ = ["conference_intro", "demo_camera_file", "CONFERENCE_SUMMARY", "conference", "default_conference_model"]
 
@@ -56,7 +56,6 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
         per-frame rows, status markdown)
     """
     from datasets.errors import DataError
-    from datasets.uploads import frames_used_note
     from datasets.video import write_video
     from lab.conference.call import ConferenceConfig, load_camera_clip, preview_grid, run_conference
 
@@ -70,10 +69,7 @@ def conference(camera_path: str | None, model: str, gate: str, composition: str,
         frames, fps = load_camera_clip(media, max_frames=int(max_frames))
     except DataError as e:
         raise job.error(e) from e
-    for n in media.notes:
-        job.note(n)
-    used = frames_used_note(media, len(frames), Path(camera_path).name)
-    job.note(used and f"{used} (the *Max frames* limit is {int(max_frames)})")
+    note_media(job, media, len(frames), camera_path, "Max frames", max_frames)
     la = loaded_model(model)
     cfg = ConferenceConfig(model=model, gate=gate, composition=composition, downlink_codec=codec,
                            downlink_crf=float(crf), quant_factor=float(quant_factor))
