@@ -14,7 +14,7 @@ import inspect
 import gradio as gr
 
 from lab.codec.composition import COMPOSITION_METHODS
-from lab.conference.call import GATE_MODES
+from lab.conference.sender import GATE_MODES
 from lab.core.registry import list_animators
 from lab.ui import animate as animate_ui
 from lab.ui import batch as batch_ui

@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from lab.codec.composition import COMPOSITION_METHODS
-    from lab.conference.call import GATE_MODES
+    from lab.conference.sender import GATE_MODES
 
     p = sub.add_parser(
         "conference",
@@ -102,7 +102,9 @@ def run_realtime(args: argparse.Namespace) -> int:
     from datasets.uploads import frames_used_note
     from datasets.video import open_media, write_video
     from lab.conference.call import load_camera_clip
-    from lab.conference.live import STAGES, LiveConfig, LiveSession, run_realtime
+    from lab.conference.live import LiveConfig, LiveSession
+    from lab.conference.measure import STAGES
+    from lab.conference.realtime import run_realtime
     from lab.core.progress import cli_progress
 
     if args.threads and args.runtime == "torch":

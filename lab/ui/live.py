@@ -21,8 +21,9 @@ import gradio as gr
 import numpy as np
 
 from lab.codec.composition import COMPOSITION_METHODS
-from lab.conference.call import GATE_MODES
-from lab.conference.live import STAGES, LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
+from lab.conference.live import LiveConfig, LiveSession, precision_choices, prepare_animator, runtime_choices
+from lab.conference.measure import STAGES
+from lab.conference.sender import GATE_MODES
 from lab.ui import common
 from lab.ui.conference import default_conference_model
 

@@ -11,7 +11,9 @@ import torch
 
 from datasets.demo import demo_fps, demo_source, demo_upper_body
 from datasets.errors import DataError
-from lab.conference.live import STAGES, FrameQueue, LiveConfig, LiveSession, run_realtime
+from lab.conference.live import LiveConfig, LiveSession
+from lab.conference.measure import STAGES
+from lab.conference.realtime import FrameQueue, run_realtime
 from lab.core.animate import load_animator
 from lab.models.static import StaticAnimator
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lab.cli import main
-from lab.conference.live import STAGES
+from lab.conference.measure import STAGES
 
 
 def _check_run(out, n: int, printed: str) -> dict:
