@@ -90,60 +90,66 @@ def write_random_protocol_weights(folder: Path) -> None:
     torch.save(sd, folder / S3FD_FILE)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=8, help="frame pairs per call (default 8)")
     ap.add_argument("--min-run-time", type=float, default=2.0, help="seconds per measurement (default 2)")
     ap.add_argument("--random-weights", action="store_true",
                     help="time protocol backends whose weights are absent on random weights (timing only)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+class RandomWeights:
+    """Random protocol weights in a temporary folder, written on first use (``--random-weights``)."""
+
+    def __init__(self) -> None:
+        self.tmp = None
+
+    def make(self, make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
+        """``make()`` with ``TORCH_HOME`` and ``FACELAB_WEIGHTS`` pointing at the random weights (restored after)."""
+        import tempfile
+
+        if self.tmp is None:
+            self.tmp = tempfile.TemporaryDirectory(prefix="facelab-bench-")
+            write_random_protocol_weights(Path(self.tmp.name) / "hub" / "checkpoints")
+        saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "FACELAB_WEIGHTS")}
+        os.environ["TORCH_HOME"] = self.tmp.name
+        os.environ["FACELAB_WEIGHTS"] = str(Path(self.tmp.name) / "hub" / "checkpoints")
+        try:
+            return make()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def cleanup(self) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def bench_row(metric: str, backend: str, make: Callable[[], Callable[[], object]], protocol: bool, n: int,
+              min_run_time: float, random_weights: RandomWeights | None) -> tuple[str, str, str]:
+    """Time one metric/backend and print its row; a protocol backend without weights says so, or runs on
+    ``random_weights`` when given."""
+    try:
+        fn, note = make(), ""
+    except FileNotFoundError as e:
+        if not (protocol and random_weights is not None):
+            row = (metric, backend, f"weights absent ({str(e).split(':')[0]})")
+            print(f"{metric:<6} {backend:<32} {row[2]}", flush=True)
+            return row
+        fn, note = random_weights.make(make), "  (random weights: timing only)"
+    row = (metric, backend, f"{time_pairs(fn, n, min_run_time):10.1f}{note}")
+    print(f"{row[0]:<6} {row[1]:<32} {row[2]}", flush=True)
+    return row
+
+
+def metric_rows(pred: np.ndarray, gt: np.ndarray) -> list[tuple[str, str, Callable[[], Callable[[], object]], bool]]:
+    """``(metric, backend, make, protocol)`` per row: ``make()`` loads the backend and returns the call to time."""
     from metrics.backends.dlib_backend import DlibBackend
     from metrics.functional import aed, akd, l1, lpips, psnr, ssim
-
-    gt, origin = load_frames(args.frames)
-    pred = np.roll(gt, (4, 4), axis=(1, 2))
-    n = len(gt)
-    print(f"# metrics throughput: {n} pairs of {gt.shape[2]}x{gt.shape[1]} frames from {origin}")
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at start")
-
-    rows: list[tuple[str, str, str]] = []
-
-    tmp = None
-
-    def row(metric: str, backend: str, make: Callable[[], Callable[[], object]], protocol: bool = False) -> None:
-        nonlocal tmp
-        try:
-            fn, note = make(), ""
-        except FileNotFoundError as e:
-            if not (protocol and args.random_weights):
-                rows.append((metric, backend, f"weights absent ({str(e).split(':')[0]})"))
-                print(f"{metric:<6} {backend:<32} {rows[-1][2]}", flush=True)
-                return
-            import tempfile
-
-            if tmp is None:
-                tmp = tempfile.TemporaryDirectory(prefix="facelab-bench-")
-                write_random_protocol_weights(Path(tmp.name) / "hub" / "checkpoints")
-            saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "FACELAB_WEIGHTS")}
-            os.environ["TORCH_HOME"] = tmp.name
-            os.environ["FACELAB_WEIGHTS"] = str(Path(tmp.name) / "hub" / "checkpoints")
-            try:
-                fn, note = make(), "  (random weights: timing only)"
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-        rows.append((metric, backend, f"{time_pairs(fn, n, args.min_run_time):10.1f}{note}"))
-        print(f"{rows[-1][0]:<6} {rows[-1][1]:<32} {rows[-1][2]}", flush=True)
-
-    print(f"{'metric':<6} {'backend':<32} frame pairs/s")
-    row("l1", "numpy", lambda: lambda: l1(pred, gt))
-    row("psnr", "skimage", lambda: lambda: psnr(pred, gt))
-    row("ssim", "skimage", lambda: lambda: ssim(pred, gt))
 
     def make_lpips():
         from metrics.backends.lpips_alex import load_lpips_alex
@@ -151,16 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         net, _ = load_lpips_alex()
         return lambda: lpips(pred, gt, net=net)
 
-    row("lpips", "alex v0.1", make_lpips, protocol=True)
-
     # dlib: the detection cache is off so every call detects anew (the CLI shares detections of AKD and AED)
     def make_dlib():
         b = DlibBackend(cache_size=0)
         b.embeddings(gt[:1])  # load the ResNet before timing
         return b
-
-    row("akd", "dlib (HOG + 68 landmarks)", lambda: (lambda b: lambda: akd(pred, gt, backend=b))(make_dlib()))
-    row("aed", "dlib (HOG + 68 + ResNet 128-D)", lambda: (lambda b: lambda: aed(pred, gt, backend=b))(make_dlib()))
 
     def make_fa():
         from metrics.backends.face_alignment_backend import FaceAlignmentBackend
@@ -168,17 +169,43 @@ def main(argv: list[str] | None = None) -> int:
         b = FaceAlignmentBackend()
         return lambda: akd(pred, gt, backend=b)
 
-    row("akd", "face-alignment (S3FD + 2DFAN4)", make_fa, protocol=True)
-
     def make_openface():
         from metrics.backends.openface import OpenFaceBackend
 
         b = OpenFaceBackend()
         return lambda: aed(pred, gt, backend=b)
 
-    row("aed", "openface (nn4.small2.v1)", make_openface, protocol=True)
-    if tmp is not None:
-        tmp.cleanup()
+    return [
+        ("l1", "numpy", lambda: lambda: l1(pred, gt), False),
+        ("psnr", "skimage", lambda: lambda: psnr(pred, gt), False),
+        ("ssim", "skimage", lambda: lambda: ssim(pred, gt), False),
+        ("lpips", "alex v0.1", make_lpips, True),
+        ("akd", "dlib (HOG + 68 landmarks)", lambda: (lambda b: lambda: akd(pred, gt, backend=b))(make_dlib()), False),
+        ("aed", "dlib (HOG + 68 + ResNet 128-D)", lambda: (lambda b: lambda: aed(pred, gt, backend=b))(make_dlib()),
+         False),
+        ("akd", "face-alignment (S3FD + 2DFAN4)", make_fa, True),
+        ("aed", "openface (nn4.small2.v1)", make_openface, True),
+    ]
+
+
+def print_header(gt: np.ndarray, origin: str) -> None:
+    print(f"# metrics throughput: {len(gt)} pairs of {gt.shape[2]}x{gt.shape[1]} frames from {origin}")
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at start")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    gt, origin = load_frames(args.frames)
+    pred = np.roll(gt, (4, 4), axis=(1, 2))
+    todo = metric_rows(pred, gt)
+    print_header(gt, origin)
+    random_weights = RandomWeights() if args.random_weights else None
+    print(f"{'metric':<6} {'backend':<32} frame pairs/s")
+    for metric, backend, make, protocol in todo:
+        bench_row(metric, backend, make, protocol, len(gt), args.min_run_time, random_weights)
+    if random_weights is not None:
+        random_weights.cleanup()
     return 0
 
 
