@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-crop", action="store_true", help="the input is already the face crop")
     live = p.add_argument_group(
         "live call (--realtime)",
-        "lab.conference.live.run_realtime: the clip plays as a camera (frames offered at its frame rate by the "
+        "lab.conference.realtime.run_realtime: the clip plays as a camera (frames offered at its frame rate by the "
         "wall clock, "
         "frame 0 the reference); each frame goes sender (crop, encoder, gate, bitstream) -> server (decoder, "
         "composition) as it arrives; frames that arrive while one is processed are dropped and counted. Reports "
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from datasets.uploads import frames_used_note
     from datasets.video import open_media, write_video
     from lab.conference.call import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+    from lab.core.animate import load_animator
     from lab.core.progress import cli_progress
 
     media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                               quant_factor=args.quant_factor)
     out = Path(args.out)
     with cli_progress() as progress:
-        res = run_conference(frames, fps, config, work_dir=out, progress=progress)
+        res = run_conference(frames, fps, config, loaded=load_animator(args.model, args.checkpoint), work_dir=out,
+                             progress=progress)
     write_video(out / "side_by_side.mp4", preview_grid(frames, res.received), fps=fps, crf=18)
     pd.DataFrame(res.per_frame).to_csv(out / "per_frame.csv", index=False)
     (out / "summary.json").write_text(json.dumps({"summary": res.summary, "provenance": res.provenance},
@@ -105,6 +107,7 @@ def run_realtime(args: argparse.Namespace) -> int:
     from lab.conference.live import LiveConfig, LiveSession
     from lab.conference.measure import STAGES
     from lab.conference.realtime import run_realtime
+    from lab.core.animate import load_animator
     from lab.core.progress import cli_progress
 
     if args.threads and args.runtime == "torch":
@@ -112,7 +115,8 @@ def run_realtime(args: argparse.Namespace) -> int:
     config = LiveConfig(model=args.model, checkpoint=args.checkpoint, runtime=args.runtime, precision=args.precision,
                         threads=args.threads, crop=not args.no_crop, gate=args.gate, composition=args.composition,
                         quant_factor=args.quant_factor)
-    session = LiveSession(config)  # settings, weights and runtime checked before the clip is read
+    # settings, weights and runtime checked before the clip is read
+    session = LiveSession(config, loaded=load_animator(args.model, args.checkpoint))
     media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
     frames, fps = load_camera_clip(media, max_frames=args.max_frames)
     used = None if args.input == "demo" else frames_used_note(media, len(frames))

@@ -118,7 +118,8 @@ def run_conference(
             session's reference frame.
         fps: frame rate (sets kbps).
         config: :class:`ConferenceConfig` (defaults: ultralight, landmark gate, feather, H.264 CRF 23).
-        loaded: a :class:`lab.core.animate.LoadedAnimator` to reuse (else loaded from ``config``).
+        loaded: the :class:`lab.core.animate.LoadedAnimator` that animates (the caller resolves ``config.model``
+            and ``config.checkpoint`` with :func:`lab.core.animate.load_animator`; the app reuses its own).
         work_dir: where the coded downlink (and anchor) videos are written (default: a new temp folder).
         progress: a :data:`lab.core.progress.ProgressFn`: each stage (crop, encoder, gate, decoder, composition,
             downlink) with the frames it has done.
@@ -132,13 +133,13 @@ def run_conference(
     from lab.conference.measure import code_anchor, measure_clip
     from lab.conference.sender import send_clip
     from lab.conference.server import code_downlink, serve_clip
-    from lab.core.animate import load_animator
-
     config = config or ConferenceConfig()
+    if loaded is None:
+        raise TypeError("run_conference takes a loaded animator: loaded=lab.core.animate.load_animator(name)")
     frames = _check_frames(frames)
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    la = loaded or load_animator(config.model, config.checkpoint)
+    la = loaded
     model = la.model.eval()
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="facelab-conf-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -167,7 +167,8 @@ class LiveSession:
 
     Args:
         config: :class:`LiveConfig` (defaults: ultralight, landmark gate, feather).
-        loaded: a :class:`lab.core.animate.LoadedAnimator` to reuse (else loaded from ``config``).
+        loaded: the :class:`lab.core.animate.LoadedAnimator` that animates (the caller resolves ``config.model``
+            with :func:`lab.core.animate.load_animator`; the app reuses its own).
         animator: the animator already prepared for ``config.runtime`` (:func:`prepare_animator`), to reuse
             across sessions; else prepared from ``loaded``.
         clock: seconds, monotonic (default :func:`time.perf_counter`); frame times are on this clock.
@@ -178,10 +179,10 @@ class LiveSession:
 
     def __init__(self, config: LiveConfig | None = None, loaded=None, animator=None,
                  clock: Callable[[], float] = time.perf_counter) -> None:
-        from lab.core.animate import load_animator
-
         self.config = config or LiveConfig()
-        self.loaded = loaded or load_animator(self.config.model, self.config.checkpoint)
+        if loaded is None:
+            raise TypeError("LiveSession takes a loaded animator: loaded=lab.core.animate.load_animator(name)")
+        self.loaded = loaded
         self.loaded.require()
         self.model = animator if animator is not None else prepare_animator(
             self.loaded.model, self.config.runtime, self.config.precision, self.config.threads)

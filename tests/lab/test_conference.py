@@ -24,7 +24,8 @@ def camera():
 @pytest.fixture(scope="module")
 def static_run(camera, tmp_path_factory):
     cfg = ConferenceConfig(model="static", gate="off")
-    return run_conference(camera, demo_fps(), cfg, work_dir=tmp_path_factory.mktemp("static"))
+    return run_conference(camera, demo_fps(), cfg, loaded=load_animator("static"),
+                          work_dir=tmp_path_factory.mktemp("static"))
 
 
 def test_static_run_shapes_rates_and_composition(static_run, camera):
@@ -71,7 +72,7 @@ def test_gate_drops_blurred_frames_and_server_holds(camera, tmp_path):
     for i in blurred:
         frames[i] = np.asarray(Image.fromarray(frames[i]).filter(ImageFilter.GaussianBlur(6)))
     cfg = ConferenceConfig(model="static", gate="landmarks", anchor=False)
-    r = run_conference(frames, demo_fps(), cfg, work_dir=tmp_path)
+    r = run_conference(frames, demo_fps(), cfg, loaded=load_animator("static"), work_dir=tmp_path)
     sent = [row["sent"] for row in r.per_frame]
     assert [i for i, s in enumerate(sent) if not s] == list(blurred)
     assert r.summary["frames_dropped_by_gate"] == len(blurred)
@@ -102,9 +103,9 @@ def test_composition_methods_and_their_seam(camera, tmp_path):
 
 def test_downlink_rate_control(camera, tmp_path):
     low = run_conference(camera[:6], demo_fps(), ConferenceConfig(model="static", gate="off", downlink_crf=40),
-                         work_dir=tmp_path / "low")
+                         loaded=load_animator("static"), work_dir=tmp_path / "low")
     high = run_conference(camera[:6], demo_fps(), ConferenceConfig(model="static", gate="off", downlink_crf=18),
-                          work_dir=tmp_path / "high")
+                          loaded=load_animator("static"), work_dir=tmp_path / "high")
     assert low.summary["downlink_kbps"] < high.summary["downlink_kbps"]
     assert low.summary["anchor_kbps"] < high.summary["anchor_kbps"]
     assert low.summary["psnr"] < high.summary["psnr"]
@@ -116,9 +117,13 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="composition"):
         ConferenceConfig(composition="glue")
     with pytest.raises(ValueError, match="uint8"):
-        run_conference(np.zeros((2, 64, 64, 3), np.float32), 25.0, ConferenceConfig(model="static"))
+        run_conference(np.zeros((2, 64, 64, 3), np.float32), 25.0, ConferenceConfig(model="static"),
+                       loaded=load_animator("static"))
     with pytest.raises(ValueError, match="fps"):
-        run_conference(np.zeros((2, 64, 64, 3), np.uint8), 0.0, ConferenceConfig(model="static"))
+        run_conference(np.zeros((2, 64, 64, 3), np.uint8), 0.0, ConferenceConfig(model="static"),
+                       loaded=load_animator("static"))
+    with pytest.raises(TypeError, match="loaded animator"):
+        run_conference(np.zeros((2, 64, 64, 3), np.uint8), 25.0, ConferenceConfig(model="static"))
 
 
 def test_load_camera_clip_and_preview(camera):

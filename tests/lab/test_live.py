@@ -218,7 +218,9 @@ def test_bad_input_is_a_clear_error(camera):
     with pytest.raises(ValueError, match="keypoint gate needs a model with keypoints"):
         LiveSession(LiveConfig(model="static", gate="keypoints"), loaded=load_animator("static")).start(camera[0])
     with pytest.raises(ValueError, match="runtime must be one of"):
-        LiveSession(LiveConfig(model="static", runtime="tensorrt"))
+        LiveSession(LiveConfig(model="static", runtime="tensorrt"), loaded=load_animator("static"))
+    with pytest.raises(TypeError, match="loaded animator"):
+        LiveSession(LiveConfig(model="static"))
     for bad in ({"gate": "maybe"}, {"composition": "glue"}, {"queue_size": 0}, {"camera_interval": 0.0}):
         with pytest.raises(ValueError):
             LiveConfig(**bad)
