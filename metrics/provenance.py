@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "package_versions",
     "weight_entry",
+    "backend_provenance",
     "build_provenance",
     "provenance_columns",
     "write_sidecar",
@@ -64,6 +65,13 @@ def weight_entry(path: str | os.PathLike) -> dict[str, str]:
 
     p = Path(path).absolute()  # not resolve(): keep the name the file was placed under (symlinks)
     return {"file": p.name, "sha256": file_sha256(p), "path": str(p)}
+
+
+def backend_provenance(backend: Any, weight_paths: Sequence[str | os.PathLike], **settings: str) -> dict[str, Any]:
+    """A landmark/identity backend's provenance: ``backend``, ``label``, ``protocol``, its weight files
+    (:func:`weight_entry`) and then its ``settings`` in the order given."""
+    return {"backend": backend.name, "label": backend.label, "protocol": backend.protocol,
+            "weights": [weight_entry(p) for p in weight_paths], **settings}
 
 
 def build_provenance(

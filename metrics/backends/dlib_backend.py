@@ -123,15 +123,12 @@ class DlibBackend:
 
     def provenance(self) -> dict[str, Any]:
         """Backend name, label, weight files with sha256, and the settings used."""
-        from metrics.provenance import weight_entry
+        from metrics.provenance import backend_provenance
 
-        return {
-            "backend": self.name,
-            "label": self.label,
-            "protocol": self.protocol,
-            "weights": [weight_entry(self._predictor_path), weight_entry(self._encoder_path)],
-            "detector": f"datasets.face_detect.detect_faces: dlib HOG (built in), upsample={self.upsample}, "
+        return backend_provenance(
+            self, [self._predictor_path, self._encoder_path],
+            detector=f"datasets.face_detect.detect_faces: dlib HOG (built in), upsample={self.upsample}, "
             "main face (largest with score >= 0.5 x best)",
-            "landmarks": "dlib shape_predictor 68 points (iBUG 300-W), integer pixel coordinates",
-            "identity": "dlib_face_recognition_resnet_model_v1, 128-D, num_jitters=0, padding=0.25, not normalised",
-        }
+            landmarks="dlib shape_predictor 68 points (iBUG 300-W), integer pixel coordinates",
+            identity="dlib_face_recognition_resnet_model_v1, 128-D, num_jitters=0, padding=0.25, not normalised",
+        )

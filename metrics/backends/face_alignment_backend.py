@@ -82,13 +82,10 @@ class FaceAlignmentBackend:
 
     def provenance(self) -> dict[str, Any]:
         """Backend name, label, weight files with sha256, settings."""
-        from metrics.provenance import weight_entry
+        from metrics.provenance import backend_provenance
 
-        return {
-            "backend": self.name,
-            "label": self.label,
-            "protocol": self.protocol,
-            "weights": [weight_entry(self._s3fd_path), weight_entry(self._fan_path)],
-            "settings": "LandmarksType.TWO_D, flip_input=False, face_detector=sfd, compile=False, first face",
-            "reference": "AliaksandrSiarohin/pose-evaluation@1bc4cae extract.py face_pose (face-alignment 1.0.0)",
-        }
+        return backend_provenance(
+            self, [self._s3fd_path, self._fan_path],
+            settings="LandmarksType.TWO_D, flip_input=False, face_detector=sfd, compile=False, first face",
+            reference="AliaksandrSiarohin/pose-evaluation@1bc4cae extract.py face_pose (face-alignment 1.0.0)",
+        )

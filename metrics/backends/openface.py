@@ -123,15 +123,12 @@ class OpenFaceBackend:
 
     def provenance(self) -> dict[str, Any]:
         """Backend name, label, weight file with sha256, preprocessing."""
-        from metrics.provenance import weight_entry
+        from metrics.provenance import backend_provenance
 
-        return {
-            "backend": self.name,
-            "label": self.label,
-            "protocol": self.protocol,
-            "weights": [weight_entry(self._path)],
-            "preprocess": "RGB->BGR, skimage resize whole frame to 96x96 (order=1, mode=constant, "
+        return backend_provenance(
+            self, [self._path],
+            preprocess="RGB->BGR, skimage resize whole frame to 96x96 (order=1, mode=constant, "
             "anti_aliasing=False: scikit-image 0.14 defaults), float [0,1]",
-            "network": "facelab OpenFaceNN4Small2 (port-compatible keys; legacy LRN window as the port)",
-            "reference": "AliaksandrSiarohin/pose-evaluation@1bc4cae extract.py face_id + thnkim/OpenFacePytorch",
-        }
+            network="facelab OpenFaceNN4Small2 (port-compatible keys; legacy LRN window as the port)",
+            reference="AliaksandrSiarohin/pose-evaluation@1bc4cae extract.py face_id + thnkim/OpenFacePytorch",
+        )

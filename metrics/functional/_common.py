@@ -70,3 +70,18 @@ def _paired_update(preds: Sequence[np.ndarray | None], target: Sequence[np.ndarr
             values[i] = distance(np.asarray(p, np.float64), np.asarray(g, np.float64))
             status[i] = OK
     return values, status.astype(str)
+
+
+def _face_metric(preds, target, backend, reduction: Reduction, resolve: Callable, features: str,
+                 update: Callable) -> float | np.ndarray:
+    """What AKD and AED share: check the frames, resolve a backend name with ``resolve``, measure the face
+    ``features`` (``"landmarks"`` / ``"embeddings"``) of both sides, pair them with ``update``, reduce."""
+    from metrics.validate import _validate_pair, to_uint8_nhwc
+
+    _check_reduction(reduction)
+    _validate_pair(preds, target)
+    if isinstance(backend, str):
+        backend = resolve(backend)
+    measure = getattr(backend, features)
+    values, _ = update(measure(to_uint8_nhwc(preds)), measure(to_uint8_nhwc(target)))
+    return _reduce(values, reduction)

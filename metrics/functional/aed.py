@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics.functional._common import Reduction, _check_reduction, _nanmean, _paired_update, _reduce
-from metrics.validate import Frames, _validate_pair, to_uint8_nhwc
+from metrics.functional._common import Reduction, _face_metric, _nanmean, _paired_update
+from metrics.validate import Frames
 
 __all__ = ["aed", "_aed_update", "_aed_compute"]
 
@@ -64,12 +64,6 @@ def aed(preds: Frames, target: Frames, backend: str | object = "dlib", reduction
     Raises:
         FileNotFoundError: the backend's weights are missing.
     """
-    _check_reduction(reduction)
-    _validate_pair(preds, target)
-    if isinstance(backend, str):
-        from metrics.backends import get_identity_backend
+    from metrics.backends import get_identity_backend
 
-        backend = get_identity_backend(backend)
-    p, t = to_uint8_nhwc(preds), to_uint8_nhwc(target)
-    values, _ = _aed_update(backend.embeddings(p), backend.embeddings(t))  # type: ignore[attr-defined]
-    return _reduce(values, reduction)
+    return _face_metric(preds, target, backend, reduction, get_identity_backend, "embeddings", _aed_update)

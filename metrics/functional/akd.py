@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics.functional._common import Reduction, _check_reduction, _nanmean, _paired_update, _reduce
-from metrics.validate import Frames, _validate_pair, to_uint8_nhwc
+from metrics.functional._common import Reduction, _face_metric, _nanmean, _paired_update
+from metrics.validate import Frames
 
 __all__ = ["akd", "_akd_update", "_akd_compute"]
 
@@ -70,12 +70,6 @@ def akd(preds: Frames, target: Frames, backend: str | object = "dlib", reduction
     Raises:
         FileNotFoundError: the backend's weights are missing.
     """
-    _check_reduction(reduction)
-    _validate_pair(preds, target)
-    if isinstance(backend, str):
-        from metrics.backends import get_landmark_backend
+    from metrics.backends import get_landmark_backend
 
-        backend = get_landmark_backend(backend)
-    p, t = to_uint8_nhwc(preds), to_uint8_nhwc(target)
-    values, _ = _akd_update(backend.landmarks(p), backend.landmarks(t))  # type: ignore[attr-defined]
-    return _reduce(values, reduction)
+    return _face_metric(preds, target, backend, reduction, get_landmark_backend, "landmarks", _akd_update)
