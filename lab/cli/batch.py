@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lab.cli.options import job_options
+from lab.cli.options import job_options, split_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or str(shared_data_root())
     animators = load_animators(args.models, args.checkpoint)
     res = run_batch(animators, batch_videos(data, args.split, args.max_videos, args.max_frames), args.out,
-                    metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+                    metrics=split_list(args.metrics),
                     failures_model=args.failures_model, fps=args.fps, png=not args.no_png,
                     data_description={"data": data, "split": args.split, "max_videos": args.max_videos,
                                       "max_frames": args.max_frames})

@@ -57,17 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from datasets.uploads import frames_used_note
-    from datasets.video import open_media, write_video
-    from lab.conference.call import ConferenceConfig, load_camera_clip, preview_grid, run_conference
+    from datasets.video import write_video
+    from lab.conference.call import ConferenceConfig, preview_grid, run_conference
     from lab.core.animate import load_animator
     from lab.core.progress import cli_progress
 
-    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
-    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
-    used = None if args.input == "demo" else frames_used_note(media, len(frames))
-    if used:
-        print(f"note: {used} (--max-frames {args.max_frames})")
+    frames, fps = _camera_clip(args)
     config = ConferenceConfig(model=args.model, checkpoint=args.checkpoint, crop=not args.no_crop, gate=args.gate,
                               composition=args.composition, downlink_codec=args.codec,
                               downlink_crf=None if args.bit_rate else args.crf, downlink_bit_rate=args.bit_rate,
@@ -93,6 +88,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _camera_clip(args: argparse.Namespace):
+    """``(frames, fps)`` of ``--input`` (a clip or 'demo') up to ``--max-frames``; says when the limit cut it."""
+    from datasets.uploads import frames_used_note
+    from datasets.video import open_media
+    from lab.conference.call import load_camera_clip
+
+    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
+    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
+    used = None if args.input == "demo" else frames_used_note(media, len(frames))
+    if used:
+        print(f"note: {used} (--max-frames {args.max_frames})")
+    return frames, fps
+
+
 def run_realtime(args: argparse.Namespace) -> int:
     import json
     import os
@@ -101,9 +110,7 @@ def run_realtime(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from datasets.uploads import frames_used_note
-    from datasets.video import open_media, write_video
-    from lab.conference.call import load_camera_clip
+    from datasets.video import write_video
     from lab.conference.live import LiveConfig, LiveSession
     from lab.conference.measure import STAGES
     from lab.conference.realtime import run_realtime
@@ -117,11 +124,7 @@ def run_realtime(args: argparse.Namespace) -> int:
                         quant_factor=args.quant_factor)
     # settings, weights and runtime checked before the clip is read
     session = LiveSession(config, loaded=load_animator(args.model, args.checkpoint))
-    media = args.input if args.input == "demo" else open_media(args.input, max_frames=args.max_frames)
-    frames, fps = load_camera_clip(media, max_frames=args.max_frames)
-    used = None if args.input == "demo" else frames_used_note(media, len(frames))
-    if used:
-        print(f"note: {used} (--max-frames {args.max_frames})")
+    frames, fps = _camera_clip(args)
     load = os.getloadavg()[0]
     with cli_progress() as progress:
         rep = run_realtime(frames, fps, session, keep_outputs=True, progress=progress)

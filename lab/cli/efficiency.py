@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from lab.cli.options import split_list
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.runtime:
         return run_runtimes(args)
     costs = []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in split_list(args.models):
         costs += animator_costs(create_animator(name), latency=not args.no_latency, min_run_time=args.min_run_time)
     rows = efficiency_table(costs, reference=args.reference)
     if args.json:
@@ -93,7 +95,7 @@ def run_runtimes(args: argparse.Namespace) -> int:
         raise ValueError("nothing to time: " + "; ".join(skipped))
     ref_modes = list(modes) if ("torch", "fp32") in modes else [("torch", "fp32"), *modes]
     rows, weights, failed = [], {}, []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in split_list(args.models):
         la = load_animator(name)
         weights[name] = la.weights
         rows += runtime_costs(la.model, ref_modes if name == args.reference else modes, threads=args.threads,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lab.cli.options import job_options, load_animators
+from lab.cli.options import job_options, load_animators, split_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     animators = load_animators(args.models, args.checkpoint)
     if args.protocol == "cross-identity":
         return _cross(args, data, animators)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = split_list(args.metrics)
     res = evaluate_reconstruction(
         animators, iter_eval_videos(data, args.split, max_frames=args.max_frames), out_dir=args.out,
         metrics=metrics, backend=args.backend, aed_backend=args.aed_backend, batch_size=args.batch_size,

@@ -273,15 +273,11 @@ class _Settings:
 
 
 def _named(animators: Mapping[str, LoadedAnimator] | Iterable[LoadedAnimator]) -> dict[str, LoadedAnimator]:
-    """``name -> LoadedAnimator``: a mapping as given, a sequence keyed by each model's name; each one usable."""
-    if isinstance(animators, Mapping):
-        loaded = dict(animators)
-    else:
-        loaded = {}
-        for la in animators:
-            if la.model.name in loaded:
-                raise ValueError(f"animator '{la.model.name}' is given twice")
-            loaded[la.model.name] = la
+    """``name -> LoadedAnimator``: a mapping as given, a sequence keyed by each model's name (the other jobs'
+    :func:`~lab.evaluation.reconstruction.animator_names`); each one usable."""
+    from lab.evaluation.reconstruction import animator_names
+
+    loaded = dict(animators) if isinstance(animators, Mapping) else animator_names(animators)
     return {m: la.require() for m, la in loaded.items()}  # ModelUnavailable for a refused weights file
 
 
