@@ -7,9 +7,9 @@
 #   bash scripts/compare_ultralight_fomm.sh ULTRALIGHT_WEIGHTS FOMM_WEIGHTS OUT_DIR [MAX_FRAMES]
 #
 # Weights: an fp16 .safetensors file, a training run folder (its newest checkpoint is exported to
-# OUT_DIR/weights/MODEL.safetensors first, e.g. ~/.cache/facelab/runs/cpu-256/fomm: FOMM trained at the same
-# budget as ultralight by scripts/cpu_train.sh), or "default" (the model's own file / seeded random init,
-# labelled so; every row carries its weights_id). MAX_FRAMES caps frames per clip (a documented subset; the
+# OUT_DIR/weights/MODEL.safetensors first, and its learning curves go in the report; e.g.
+# ~/.cache/facelab/runs/cpu-256/fomm: FOMM trained at the same budget as ultralight by scripts/cpu_train.sh), or
+# "default" (the model's own file / seeded random init, labelled so; every row carries its weights_id). MAX_FRAMES caps frames per clip (a documented subset; the
 # whole split is 16 clips, 4,040 frames: about 1 s per frame per model on a 2-core CPU). Resumable: rerun
 # the same command after an interruption. Writes OUT_DIR/eval (per-frame CSV, Table 2, provenance),
 # OUT_DIR/report (report.html, CSVs, PNGs) and OUT_DIR/efficiency.txt.
@@ -29,6 +29,8 @@ weights() {  # MODEL SPEC -> a weights file ("" for default)
     echo "$OUT/weights/$1.safetensors"
   else echo "$2"; fi
 }
+training=()  # run folders: their learning curves go in the report too
+for spec in "$UL" "$FOMM"; do [ -f "$spec/curve.csv" ] && training+=("$spec"); done
 UL=$(weights ultralight "$UL")
 FOMM=$(weights fomm "$FOMM")
 metrics=l1,akd,aed,psnr,ssim
@@ -42,7 +44,9 @@ args=(--models static,ultralight,fomm --out "$OUT/eval" --metrics "$metrics")
 [ -n "$FOMM" ] && args+=(--checkpoint "fomm=$FOMM")
 [ -n "$MAX" ] && args+=(--max-frames "$MAX")
 "$FACELAB" evaluate "${args[@]}"
-"$FACELAB" report "$OUT/eval" --out "$OUT/report" --reference-model fomm --title "ultralight vs FOMM at an equal training budget"
+report_args=(--out "$OUT/report" --reference-model fomm --title "ultralight vs FOMM at an equal training budget")
+[ ${#training[@]} -gt 0 ] && report_args+=(--training-runs "${training[@]}")
+"$FACELAB" report "$OUT/eval" "${report_args[@]}"
 "$FACELAB" efficiency --models ultralight,fomm | tee "$OUT/efficiency.txt"
 "$PY" - "$OUT/report/table2.csv" <<'PY'
 import sys

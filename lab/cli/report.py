@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="facelab report", help="the HTML page's title")
     p.add_argument("--no-png", action="store_true", help="skip the PNG export of the figures")
     p.add_argument("--data", help="shared data folder for the pose-class join (default: the run's, $FACELAB_DATA)")
+    p.add_argument("--training-runs", nargs="+", metavar="TRAIN_DIR", default=None,
+                   help="training run folders (curve.csv, facelab train --eval-every-minutes) whose learning "
+                        "curves the report shows: held-out L1/AKD against CPU-hours with the static line")
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     data = load_runs(args.runs)
     files = write_report(data, args.out, title=args.title, reference_model=args.reference_model,
-                         png=not args.no_png, data_root=args.data)
+                         png=not args.no_png, data_root=args.data,
+                         training_runs=args.training_runs)
     if data.has_eval:
         print(table2_text(data))
     for name, path in files.tables.items():

@@ -227,7 +227,7 @@ def _evaluation(run: RunData, tables: dict[str, pd.DataFrame], figs: dict[str, g
 
 
 def render_html(run: RunData, title: str, tables: dict[str, pd.DataFrame], figs: dict[str, go.Figure],
-                figure_note: str, png_note: str) -> str:
+                figure_note: str, png_note: str, curves_note: str = "") -> str:
     """The whole page (plotly.js inlined once when there are figures)."""
     from lab import __version__
 
@@ -241,6 +241,12 @@ def render_html(run: RunData, title: str, tables: dict[str, pd.DataFrame], figs:
                     "more": max(0, len(run.gallery) - GALLERY_MAX),
                     "table": text_table(tables["failure_counts"], "failure-counts", "flagged frames per clip")
                     if "failure_counts" in tables else ""}
+    curves = None
+    if "learning_curves_summary" in tables:
+        curves = {"figure": _figure_divs(figs, ["learning_curves"]), "note": curves_note,
+                  "table": text_table(tables["learning_curves_summary"], "learning-curves",
+                                      "each training run's latest held-out point",
+                                      numeric=[c for c in tables["learning_curves_summary"].columns if c != "model"])}
     plotlyjs = ""
     if figs:
         from plotly.offline import get_plotlyjs
@@ -249,7 +255,7 @@ def render_html(run: RunData, title: str, tables: dict[str, pd.DataFrame], figs:
     return _page_template().render(
         title=title, version=__version__, generated=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         run_paths=[str(p) for p in run.paths], figure_note=figure_note, png_note=png_note, plotlyjs=plotlyjs,
-        evaluation=_evaluation(run, tables, figs), rd=rd, failures=failures,
+        evaluation=_evaluation(run, tables, figs), curves=curves, rd=rd, failures=failures,
         cross=text_table(tables["cross_identity"], "cross-identity") if "cross_identity" in tables else None,
         files=list(run.files.items()),
         provenance=[(p, json.dumps(v, indent=2, default=str)) for p, v in run.provenance.items()],

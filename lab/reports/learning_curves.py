@@ -16,7 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["load_curves", "curves_figure", "curves_markdown", "write_curves_report"]
+__all__ = ["load_curves", "curves_figure", "curves_markdown", "curves_summary", "subset_note",
+           "write_curves_report"]
 
 
 def _model_of(run: Path) -> str:
@@ -77,9 +78,14 @@ def curves_figure(df, statics: dict):
     return fig
 
 
-def curves_markdown(df, statics: dict) -> str:
-    """The latest point of every run: steps, samples, hours, L1/AKD and their ratio to static at that size."""
-    from lab.core.format import markdown_table
+SUMMARY_COLUMNS = ("model", "size", "steps", "samples", "train h", "CPU h", "L1", "L1 / static", "AKD",
+                   "AKD / static", "no face")
+
+
+def curves_summary(df, statics: dict):
+    """The latest point of every run (steps, samples, hours, L1/AKD and their ratio to static at that size) and
+    one ``static`` row per size, as a DataFrame of display strings (columns :data:`SUMMARY_COLUMNS`)."""
+    import pandas as pd
 
     rows = []
     for _, g in df.groupby("run", sort=False):
@@ -91,18 +97,32 @@ def curves_markdown(df, statics: dict) -> str:
                      f"{r['cpu_hours']:.2f}", f"{r['l1']:.4f}", l1r, f"{r['akd']:.3f}", akr,
                      f"{int(r['akd_skipped'])} of {int(r['frames'])}"])
     for size, st in sorted(statics.items()):
-        rows.append(["static", f"{size}²", "–", "–", "–", "–", f"{st['l1']:.4f}", 1, f"{st['akd']:.3f}", 1,
+        rows.append(["static", f"{size}²", "–", "–", "–", "–", f"{st['l1']:.4f}", "1", f"{st['akd']:.3f}", "1",
                      f"{st['akd_skipped']} of {st['frames']}"])
-    lines = [markdown_table(["model", "size", "steps", "samples", "train h", "CPU h", "L1", "L1 / static", "AKD",
-                             "AKD / static", "no face"], rows, align="l" + "r" * 10)]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype(str)
+
+
+def subset_note(statics: dict) -> str:
+    """What the curves' held-out subset is (empty without a static record)."""
     sub = next(iter(statics.values()))["subset"] if statics else None
-    if sub:
-        lines.append("")
-        lines.append(f"Held-out subset: {sub['clips']} clips of the {sub['split']} split × frames "
-                     f"{sub['stride']}, {2 * sub['stride']}, …, {sub['frames']} ({sub['driving_frames']} frames), "
-                     f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend, pooled over the "
-                     "frames where a face is found in both the prediction and the ground truth (*no face*: the "
-                     "frames left out, which a blurred output raises: compare AKD only together with that count).")
+    if not sub:
+        return ""
+    return (f"Held-out subset: {sub['clips']} clips of the {sub['split']} split × frames "
+            f"{sub['stride']}, {2 * sub['stride']}, …, {sub['frames']} ({sub['driving_frames']} frames), "
+            f"source = frame 0, absolute motion; AKD: {sub['akd_backend']} backend, pooled over the "
+            "frames where a face is found in both the prediction and the ground truth (*no face*: the "
+            "frames left out, which a blurred output raises: compare AKD only together with that count).")
+
+
+def curves_markdown(df, statics: dict) -> str:
+    """:func:`curves_summary` as a markdown table, with the subset it was scored on."""
+    from lab.core.format import markdown_table
+
+    summary = curves_summary(df, statics)
+    lines = [markdown_table(list(SUMMARY_COLUMNS), summary.values.tolist(), align="l" + "r" * 10)]
+    note = subset_note(statics)
+    if note:
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 

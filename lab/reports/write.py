@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from lab.reports.figures import report_figures
 from lab.reports.html import render_html
+from lab.reports.learning_curves import subset_note
 from lab.reports.runs import RunData, load_runs
 from lab.reports.tables import report_tables, table2_text
 
@@ -59,6 +60,7 @@ def write_report(
     reference_model: str | None = None,
     png: bool = True,
     data_root: str | os.PathLike | None = None,
+    training_runs: Sequence[str | os.PathLike] | None = None,
 ) -> ReportFiles:
     """Write the report folder: CSV tables, ``table2.md``, ``report.html`` and (optionally) PNG figures.
 
@@ -73,6 +75,9 @@ def write_report(
         png: also write ``figures/<name>.png``.
         data_root: the shared data folder for the pose-class / split / identity join (default: the data
             folder the run's provenance names when it holds a manifest, else ``$FACELAB_DATA``).
+        training_runs: training run folders whose learning curves (:mod:`lab.reports.learning_curves`) the
+            report adds: ``learning_curves.csv`` (every point), ``learning_curves_summary.csv`` (each run's
+            latest point and ``static``) and the figure ``learning_curves``.
 
     Returns:
         The paths written.
@@ -84,6 +89,13 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = report_tables(run, reference_model, data_root)
+    curves = None
+    if training_runs:
+        from lab.reports.learning_curves import curves_summary, load_curves
+
+        curves = load_curves(training_runs)
+        tables["learning_curves"] = curves[0]
+        tables["learning_curves_summary"] = curves_summary(*curves)
     files = ReportFiles(out_dir=out, html=out / "report.html")
     for name, t in tables.items():
         t.to_csv(out / f"{name}.csv", index=False)
@@ -93,6 +105,10 @@ def write_report(
     figure_note, figs = "", {}
     try:
         figs = report_figures(run)
+        if curves is not None:
+            from lab.reports.learning_curves import curves_figure
+
+            figs["learning_curves"] = curves_figure(*curves)
     except Exception as e:  # noqa: BLE001 -- never lose the finished tables to a plotting failure
         figure_note = f"figures are missing: {type(e).__name__}: {e}"
     png_note = "PNG export turned off."
@@ -103,5 +119,6 @@ def write_report(
         except Exception as e:  # noqa: BLE001 -- kaleido/chromium failures are many and varied
             files.png_error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             png_note = f"PNG figures are missing: {files.png_error}"
-    files.html.write_text(render_html(run, title, tables, figs, figure_note, png_note), encoding="utf-8")
+    files.html.write_text(render_html(run, title, tables, figs, figure_note, png_note,
+                                              curves_note=subset_note(curves[1]) if curves else ""), encoding="utf-8")
     return files

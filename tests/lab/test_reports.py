@@ -563,3 +563,39 @@ def test_every_blank_or_infinite_cell_says_why(tmp_path):
     text = " ".join(page.text)
     assert "skipped: no face in 3 of 3 predictions" in text  # per clip too
     assert "∞: at least one frame equals its ground truth exactly" in text and "skipped: frames where" in text
+
+
+def _training_run(folder: Path, model: str, points: list[tuple[int, float, float, float]]) -> Path:
+    """A training run folder as ``facelab train --eval-every-minutes`` leaves it: config, curve, static line."""
+    from lab.train.curves import COLUMNS, STATIC_FILE
+
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"model: {model}\n")
+    rows = [{"step": s, "samples": 4 * s, "train_hours": 2 * h, "cpu_hours": h, "l1": l1, "akd": akd,
+             "akd_skipped": 1, "frames": 20, "eval_seconds": 1.0, "wall_time": "2026-12-02T12:00:00"}
+            for s, h, l1, akd in points]
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(folder / "curve.csv", index=False)
+    subset = {"data": "d.npz", "split": "test", "clips": 2, "frames": 40, "stride": 4, "size": 128,
+              "akd_backend": "dlib", "driving_frames": 20}
+    (folder / STATIC_FILE).write_text(json.dumps({"static": {"l1": 0.064, "akd": 4.0, "akd_skipped": 0, "frames": 20},
+                                                  "subset": subset}))
+    return folder
+
+
+def test_report_shows_the_learning_curves_of_training_runs(eval_run, tmp_path):
+    """``--training-runs``: every curve point in a CSV, each run's latest point against ``static`` in a table on
+    the page, and the curves figure (issue 11: the learning curves belong in the report)."""
+    ul = _training_run(tmp_path / "ul", "ultralight", [(0, 0.1, 0.053, 2.0), (900, 0.5, 0.048, 1.6)])
+    fomm = _training_run(tmp_path / "fomm", "fomm", [(0, 0.0, 0.226, float("nan")), (400, 0.5, 0.080, 3.0)])
+    files = write_report(eval_run, tmp_path / "rep", png=False, training_runs=[ul, fomm])
+    assert len(pd.read_csv(files.tables["learning_curves"])) == 4
+    summary = pd.read_csv(files.tables["learning_curves_summary"], dtype=str).set_index("model")
+    assert summary.loc["ultralight", "L1 / static"] == f"{0.048 / 0.064:.3f}" and summary.loc["fomm", "steps"] == "400"
+    page = html_digest(files.html)
+    assert "Learning curves" in page["h2"] and "fig-learning_curves" in page["figures"]
+    table = next(rows for rows in page["tbody"] if rows and rows[-1][0] == "static")
+    assert [r[0] for r in table] == ["fomm", "ultralight", "static"]
+    assert table[1][6:8] == ["0.0480", f"{0.048 / 0.064:.3f}"]
+    assert any("2 clips of the test split" in p for p in page["p"])
+    plain = write_report(eval_run, tmp_path / "plain", png=False)  # without training runs: no such section
+    assert "learning_curves" not in plain.tables and "Learning curves" not in html_digest(plain.html)["h2"]
