@@ -24,9 +24,15 @@ mkdir -p "$OUT"
 weights() {  # MODEL SPEC -> a weights file ("" for default)
   if [ "$2" = default ]; then echo ""
   elif [ -d "$2" ]; then
-    mkdir -p "$OUT/weights"
-    "$FACELAB" export-weights "$2" "$OUT/weights/$1.safetensors" >&2
-    echo "$OUT/weights/$1.safetensors"
+    # exported once per checkpoint: a re-export writes a new file (its metadata differs), and evaluate
+    # refuses to resume rows made with other weights
+    local f=$OUT/weights/$1.safetensors newest
+    newest=$(ls "$2"/checkpoints/step_*.pt 2>/dev/null | tail -n 1)
+    if [ ! -f "$f" ] || { [ -n "$newest" ] && [ "$newest" -nt "$f" ]; }; then
+      mkdir -p "$OUT/weights"
+      "$FACELAB" export-weights "$2" "$f" >&2
+    fi
+    echo "$f"
   else echo "$2"; fi
 }
 training=()  # run folders: their learning curves go in the report too
