@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lab.reports.figures import report_figures
 from lab.reports.html import render_html
-from lab.reports.learning_curves import subset_note
+from lab.reports.learning_curves import curves_figure, curves_summary, load_curves, subset_note
 from lab.reports.runs import RunData, load_runs
 from lab.reports.tables import report_tables, table2_text
 
@@ -91,8 +91,6 @@ def write_report(
     tables = report_tables(run, reference_model, data_root)
     curves = None
     if training_runs:
-        from lab.reports.learning_curves import curves_summary, load_curves
-
         curves = load_curves(training_runs)
         tables["learning_curves"] = curves[0]
         tables["learning_curves_summary"] = curves_summary(*curves)
@@ -106,8 +104,6 @@ def write_report(
     try:
         figs = report_figures(run)
         if curves is not None:
-            from lab.reports.learning_curves import curves_figure
-
             figs["learning_curves"] = curves_figure(*curves)
     except Exception as e:  # noqa: BLE001 -- never lose the finished tables to a plotting failure
         figure_note = f"figures are missing: {type(e).__name__}: {e}"
