@@ -9,8 +9,9 @@
 # Weights: an fp16 .safetensors file, a training run folder (its newest checkpoint is exported to
 # OUT_DIR/weights/MODEL.safetensors first, and its learning curves go in the report; e.g.
 # ~/.cache/facelab/runs/cpu-256/fomm: FOMM trained at the same budget as ultralight by scripts/cpu_train.sh), or
-# "default" (the model's own file / seeded random init, labelled so; every row carries its weights_id). MAX_FRAMES caps frames per clip (a documented subset; the
-# whole split is 16 clips, 4,040 frames: about 1 s per frame per model on a 2-core CPU). Resumable: rerun
+# "default" (the model's own file / seeded random init, labelled so; every row carries its weights_id).
+# MAX_FRAMES caps frames per clip (a documented subset; the whole split is 16 clips, 4,040 frames: about
+# 1 s per frame per model on a 2-core CPU). Resumable: rerun
 # the same command after an interruption. Writes OUT_DIR/eval (per-frame CSV, Table 2, provenance),
 # OUT_DIR/report (report.html, CSVs, PNGs) and OUT_DIR/efficiency.txt.
 set -euo pipefail

@@ -115,6 +115,7 @@ def write_report(
         except Exception as e:  # noqa: BLE001 -- kaleido/chromium failures are many and varied
             files.png_error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             png_note = f"PNG figures are missing: {files.png_error}"
-    files.html.write_text(render_html(run, title, tables, figs, figure_note, png_note,
-                                              curves_note=subset_note(curves[1]) if curves else ""), encoding="utf-8")
+    curves_note = subset_note(curves[1]) if curves else ""
+    files.html.write_text(render_html(run, title, tables, figs, figure_note, png_note, curves_note),
+                          encoding="utf-8")
     return files
