@@ -34,14 +34,18 @@ def record_costs(animator, rows: list[dict], description: dict, path: str | os.P
 
 
 def recorded_costs(animator, path: str | os.PathLike = QUALITY_FILE) -> dict[tuple[str, str], dict]:
-    """``{(runtime, precision): row}`` recorded for ``animator``'s weights (empty when none is)."""
+    """``{(runtime, precision): row}`` recorded for ``animator``'s weights (empty when none is); int8 rows
+    measured with another quantisation recipe than today's (:func:`lab.deploy.quantize.recipe_id`) are left out."""
+    from lab.deploy.quantize import recipe_id
     from lab.deploy.runtimes import weights_hash
 
     p = Path(path)
     if not p.is_file():
         return {}
     entry = json.loads(p.read_text()).get(f"{animator.name}-{weights_hash(animator)}") or {}
-    return {(r["runtime"], r["precision"]): r for r in entry.get("modes", [])}
+    recipe = recipe_id(animator.name)
+    return {(r["runtime"], r["precision"]): r for r in entry.get("modes", [])
+            if r["precision"] != "int8" or r.get("recipe") == recipe}
 
 
 def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike, clips: int | None = None,
@@ -58,7 +62,8 @@ def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike
     Returns:
         One row per mode and one for ``torch fp32`` first: ``runtime``, ``precision``, ``l1``, ``akd``,
         ``akd_skipped``, ``frames``, ``l1_to_fp32`` (mean |output − fp32 output| in [0, 1] units),
-        ``l1_change`` (relative change of L1 vs fp32), ``akd_change``, ``lossy`` (``l1_change > L1_BUDGET``).
+        ``l1_change`` (relative change of L1 vs fp32), ``akd_change``, ``lossy`` (``l1_change > L1_BUDGET``);
+        int8 rows also ``recipe`` (:func:`lab.deploy.quantize.recipe_id`).
     """
     import torch
 
@@ -85,6 +90,10 @@ def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike
         with torch.inference_mode():
             score = ev.score_frames(scorer(model, (runtime, precision)))
         rows.append({"runtime": runtime, "precision": precision, **score})
+        if precision == "int8":
+            from lab.deploy.quantize import recipe_id
+
+            rows[-1]["recipe"] = recipe_id(animator.name)
     ref = rows[0]
     for r in rows:
         got, want = outputs[(r["runtime"], r["precision"])], outputs[ref_key]

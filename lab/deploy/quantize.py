@@ -1,13 +1,20 @@
-"""int8 post-training quantisation (NNCF) of the per-frame graphs, calibrated on real training frames.
+"""int8 post-training quantisation (NNCF) of the render graph, calibrated on real training frames.
 
-:func:`quantized_graphs` quantises the ``encoder`` and ``render`` ONNX graphs of
+:func:`quantized_graphs` quantises the per-frame ``render`` ONNX graph of
 :func:`lab.deploy.runtimes.exported_graphs` with ``nncf.quantize`` (ONNX backend: QuantizeLinear /
 DequantizeLinear pairs around convolutions and matrix products, per-channel symmetric weights, activation
-ranges from the calibration set, fast bias correction). The result is one ONNX file per graph that both ONNX
-Runtime and OpenVINO run as int8. The calibration set is what the graphs see in use: ``(source, driving)``
-frame pairs of the *training* split (:func:`calibration_pairs`; never the test split the quality cost is
-measured on), run through the fp32 PyTorch model for the render graph's inputs (cached source state,
-source and driving motion).
+ranges from the calibration set, fast bias correction), then returns to float the ops recorded for the model
+in :mod:`lab.deploy.int8_scope` by removing their quantizers (found by NNCF's accuracy control: for
+ultralight, six dense-motion Mul/Add, the 2×2 Jacobian MatMul and one upsample; every convolution stays
+int8). The result is one ONNX file that both ONNX Runtime and OpenVINO run as int8. The calibration set is
+what the graph sees in use: ``(source, driving)`` frame pairs of the *training* split
+(:func:`calibration_pairs`; never the test split the quality cost is measured on), run through the fp32
+PyTorch model for the render graph's inputs (cached source state, source and driving motion).
+
+The encoder is not quantised: measured on ultralight v3 (``lab/models/ultralight/README.md``), its int8 graph
+cost +7.9 % held-out L1 alone and ran no faster than bf16 (0.82 vs 0.77 ms in OpenVINO: the 256² → 64²
+encoder is bound by per-op dispatch, not arithmetic). In int8 mode it runs float (bf16 in OpenVINO where the
+CPU has it), like the once-per-reference ``source`` graph.
 """
 
 from __future__ import annotations
@@ -22,14 +29,15 @@ import torch
 
 from lab.core.animator import Animator
 
-__all__ = ["calibration_pairs", "default_calibration_source", "quantized_graphs", "QUANTIZED_PARTS"]
+__all__ = ["calibration_pairs", "default_calibration_source", "quantized_graphs", "render_feeds", "recipe_id",
+           "QUANTIZED_PARTS", "RECIPE"]
 
-QUANTIZED_PARTS = ("encoder", "render")
+QUANTIZED_PARTS = ("render",)
 #: frames of the default calibration: this many training clips, two (source, driving) pairs each
 CALIBRATION_CLIPS = 32
 PAIRS_PER_CLIP = 2
 #: keep in the file names: a change of the recipe makes new files
-RECIPE = "nncf-performance-fbc-v1"
+RECIPE = "nncf-performance-fbc-v2"
 
 
 def _shared_root() -> Path:
@@ -131,25 +139,37 @@ def _calibration_id(calibration) -> str:
     return h.hexdigest()[:10]
 
 
-def _feeds(animator: Animator, pairs, onnx_inputs: dict[str, list[str]]) -> dict[str, list[dict]]:
-    """Calibration inputs of each quantised graph, computed with the fp32 PyTorch model."""
+def render_feeds(animator: Animator, pairs, render_inputs: list[str]) -> list[dict]:
+    """The render graph's inputs (named ``render_inputs``) for each ``(source, driving)`` pair, computed with the
+    fp32 PyTorch model: the cached source state, the source's and the driving frame's motion."""
     from lab.core.animate import to_tensor
     from lab.deploy.export import _keys, state_keys
 
     keys, skeys = _keys(animator), state_keys(animator)
-    enc, ren = [], []
+    out = []
     with torch.no_grad():
         for s, d in pairs:
             src, drv = to_tensor(s), to_tensor(d)
             state, ms, md = animator.encode_source(src), animator.extract_motion(src), animator.extract_motion(drv)
-            enc += [{onnx_inputs["encoder"][0]: src.numpy()}, {onnx_inputs["encoder"][0]: drv.numpy()}]
             arrays = [state[k] for k in skeys] + [ms[k] for k in keys] + [md[k] for k in keys]
-            ren.append({n: a.float().contiguous().numpy() for n, a in zip(onnx_inputs["render"], arrays)})
-    return {"encoder": enc, "render": ren}
+            out.append({n: a.float().contiguous().numpy() for n, a in zip(render_inputs, arrays)})
+    return out
+
+
+def recipe_id(model: str) -> str:
+    """:data:`RECIPE` plus a hash of the quantizers ``model``'s int8 removes: names the int8 files, and the quality
+    rows measured with them (:func:`lab.deploy.quality.recorded_costs` ignores rows of another recipe)."""
+    from lab.deploy.int8_scope import recorded_scope
+
+    names = recorded_scope(model)
+    if not names:
+        return RECIPE
+    return f"{RECIPE}-float{len(names)}-{hashlib.sha256(','.join(names).encode()).hexdigest()[:6]}"
 
 
 def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=None) -> dict[str, Path]:
-    """``{"encoder": path, "render": path}`` of int8 versions of the fp32 graphs ``paths`` (cached beside them).
+    """``{"render": path}``: the int8 version of the fp32 render graph of ``paths`` (cached beside it), without
+    the quantizers :func:`lab.deploy.int8_scope.recorded_scope` names for the model.
 
     Args:
         animator: the fp32 PyTorch model the graphs were exported from (computes the render graph's
@@ -161,15 +181,16 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=Non
     import onnx
 
     try:
-        import nncf
+        import nncf  # noqa: F401
     except ImportError as e:
         from lab.deploy.runtimes import RuntimeUnavailable
 
         raise RuntimeUnavailable("int8 quantisation needs NNCF: pip install nncf") from e
     from lab.deploy.export_cache import _file_lock, _move_onnx
+    from lab.deploy.int8_scope import quantize_plain, recorded_scope, remove_quantizers
 
     cid = _calibration_id(calibration)
-    out = {p: paths[p].parent / f"{p}-int8-{RECIPE}-{cid}.onnx" for p in QUANTIZED_PARTS}
+    out = {p: paths[p].parent / f"{p}-int8-{recipe_id(animator.name)}-{cid}.onnx" for p in QUANTIZED_PARTS}
     if all(p.is_file() for p in out.values()):
         return out
     folder = paths["encoder"].parent
@@ -178,14 +199,10 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=Non
         if not todo:
             return out
         pairs = calibration if isinstance(calibration, list) else calibration_pairs(calibration, animator.input_size)
-        models = {p: onnx.load(str(paths[p])) for p in todo}
-        inputs = {p: [i.name for i in onnx.load(str(paths[p]), load_external_data=False).graph.input]
-                  for p in QUANTIZED_PARTS}
-        feeds = _feeds(animator, pairs, inputs)
         for p in todo:
-            data = feeds[p]
-            q = nncf.quantize(models[p], nncf.Dataset(data), subset_size=len(data),
-                              preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True)
+            model = onnx.load(str(paths[p]))
+            data = render_feeds(animator, pairs, [i.name for i in model.graph.input])
+            q = remove_quantizers(quantize_plain(model, data), recorded_scope(animator.name, p))
             tmp = folder / "tmp" / out[p].name
             tmp.parent.mkdir(parents=True, exist_ok=True)
             onnx.save_model(q, str(tmp), save_as_external_data=True, location=tmp.name + ".data")

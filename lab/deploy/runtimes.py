@@ -11,11 +11,14 @@ then run by one of:
     ONNX Runtime's CPU provider, every graph optimisation on (``ORT_ENABLE_ALL``), denormals as zero.
 ``openvino``
     OpenVINO's CPU plugin, latency hint, one stream, denormals as zero; ``bf16`` sets its inference-precision
-    hint to bf16 (offered where the CPU has bf16: OpenVINO's ``OPTIMIZATION_CAPABILITIES``), ``fp32`` pins f32.
+    hint to bf16 (offered where the CPU has bf16: OpenVINO's ``OPTIMIZATION_CAPABILITIES``), ``fp32`` pins f32;
+    ``int8`` runs its float ops (and the float encoder) at bf16 where the CPU has it, else f32.
 
 Precisions: ``fp32``; ``bf16`` (torch, openvino; ONNX Runtime's CPU provider has no bf16 kernels); ``int8``
-(onnxruntime, openvino): NNCF post-training quantisation of the per-frame graphs (encoder, render) calibrated
-on real training frames (:mod:`lab.deploy.quantize`); the once-per-reference ``source`` graph stays fp32.
+(onnxruntime, openvino): NNCF post-training quantisation of the per-frame render graph calibrated on real
+training frames, with the ops an accuracy-controlled search found sensitive kept float
+(:mod:`lab.deploy.quantize`, :mod:`lab.deploy.int8_scope`); the encoder (dispatch-bound: int8 gains it nothing
+and costs quality) and the once-per-reference ``source`` graph stay float.
 What each lossy mode costs in quality is measured by :func:`lab.deploy.quality.quality_cost`.
 
 Public API (used by the app's Live tab and ``facelab efficiency --runtime``)::
@@ -145,8 +148,9 @@ class _OvGraph:
         import openvino as ov
 
         core = _ov_core()
+        bf16 = precision == "bf16" or (precision == "int8" and _openvino_bf16())
         config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "CPU_DENORMALS_OPTIMIZATION": True,
-                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         model = core.read_model(str(path))
@@ -322,4 +326,5 @@ def wrap_animator(animator: Animator, runtime: str, precision: str = "fp32", thr
     wrapped = RuntimeAnimator(animator, runtime, precision, threads, graphs, _keys(animator), state_keys(animator),
                               paths["encoder"].parent)
     wrapped.setup_seconds = time.perf_counter() - t0
+    wrapped.graph_files = paths  # which ONNX file each part runs (int8: the quantised render)
     return wrapped

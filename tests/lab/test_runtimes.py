@@ -176,3 +176,89 @@ def test_efficiency_runtime_json(capsys):
     for r in rows:
         assert r["model"] == "ultralight" and r["runtime"] == "torch" and r["precision"] == "fp32" and r["ms"] > 0
         assert r["x_vs_ref_same"] == pytest.approx(1.0)
+
+
+def test_a_stale_int8_scope_is_refused_by_name():
+    """An ignored op the graph does not have (a scope found on another export) is an error naming the script."""
+    import onnx
+    from onnx import helper
+
+    from lab.deploy.int8_scope import check_scope
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="node_relu")], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph)
+    check_scope(model, ["node_relu"], "the test graph")
+    with pytest.raises(ValueError, match="node_mul_8.*scripts/int8_scope.py"):
+        check_scope(model, ["node_relu", "node_mul_8"], "the test graph")
+
+
+def test_removing_a_quantizer_pair_rewires_its_consumers_to_the_float_tensor():
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from lab.deploy.int8_scope import remove_quantizers
+
+    f = onnx.TensorProto.FLOAT
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"),
+             helper.make_node("QuantizeLinear", ["a", "s", "z"], ["a_q"], name="q_a"),
+             helper.make_node("DequantizeLinear", ["a_q", "s", "z"], ["a_dq"], name="dq_a"),
+             helper.make_node("Mul", ["a_dq", "a_dq"], ["y"], name="mul")]
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(0, np.uint8), "z")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2])],
+                                                [helper.make_tensor_value_info("y", f, [2])], inits))
+    for name in ("q_a", "dq_a"):
+        out = remove_quantizers(model, [name])
+        assert [n.name for n in out.graph.node] == ["relu", "mul"] and list(out.graph.node[1].input) == ["a", "a"]
+        onnx.checker.check_model(out)
+    assert len(model.graph.node) == 4  # the input is left alone
+    with pytest.raises(ValueError, match="not a quantizer"):
+        remove_quantizers(model, ["relu"])
+
+
+def test_int8_quality_rows_of_another_recipe_are_not_reported(he_init_ultralight, tmp_path):
+    """A quality row measured with another int8 recipe (other ops kept float) does not describe today's int8."""
+    from lab.deploy.quality import record_costs, recorded_costs
+    from lab.deploy.quantize import recipe_id
+
+    rows = [{"runtime": "onnxruntime", "precision": "fp32", "l1_to_fp32": 0.0},
+            {"runtime": "onnxruntime", "precision": "int8", "l1_to_fp32": 0.03, "recipe": "nncf-old"},
+            {"runtime": "openvino", "precision": "int8", "l1_to_fp32": 0.01, "recipe": recipe_id("ultralight")}]
+    path = tmp_path / "quality.json"
+    record_costs(he_init_ultralight, rows, {}, path)
+    got = recorded_costs(he_init_ultralight, path)
+    assert set(got) == {("onnxruntime", "fp32"), ("openvino", "int8")}
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained, real_frames):
+    """int8 mode: the render graph's convolutions run int8, the ops of lab/deploy/int8_scope.json stay float,
+    and the encoder is not quantised."""
+    import json
+
+    import numpy as np
+    import onnx
+
+    from lab.deploy.int8_scope import SCOPE_FILE, _quantized_ops
+    from lab.deploy.quantize import quantized_graphs
+    from lab.deploy.runtimes import exported_graphs
+
+    keep = json.loads(SCOPE_FILE.read_text())["ultralight"]["render"]["ignored"]
+    assert keep, "lab/deploy/int8_scope.json records no ops for ultralight"
+    frames = (real_frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    paths = exported_graphs(trained)
+    q = quantized_graphs(trained, paths, calibration=[(frames[0], frames[1]), (frames[0], frames[2])])
+    assert set(q) == {"render"}
+    int8 = _quantized_ops(onnx.load(str(q["render"])))
+    assert not int8 & set(keep)
+    convs = {n.name for n in onnx.load(str(paths["render"]), load_external_data=False).graph.node
+             if n.op_type == "Conv"}
+    assert convs and convs <= int8
+    if available_runtimes()["onnxruntime"] is None:
+        wrapped = wrap_animator(trained, "onnxruntime", "int8", threads=2,
+                                calibration=[(frames[0], frames[1]), (frames[0], frames[2])])
+        assert wrapped.graph_files == {**paths, "render": q["render"]}

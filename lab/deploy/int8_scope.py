@@ -1,0 +1,220 @@
+"""Which ops of the render graph stay float in int8: NNCF's accuracy-controlled search, run once and recorded.
+
+NNCF's default post-training quantisation of the whole render graph costs ultralight several % of held-out L1
+(``lab/models/ultralight/README.md``: +3.8 % for the render alone, +15 % with the encoder too). Most of that
+loss sits in a handful of non-convolution ops of the dense motion (the 2×2 Jacobian products, the mask
+arithmetic, an upsample), not in the convolutions that hold the time. :func:`search_scope` finds them with
+``nncf.quantize_with_accuracy_control``: quantise everything, rank each quantised op by how much reverting it
+to float restores, revert the best ones until the drop is within ``max_drop`` (or ``max_iterations`` ops have
+been reverted). Validation metric: the L1 to the driving frame (negated: NNCF maximises) on the calibration
+pairs, i.e. *training* frames only; the test split's cost is measured afterwards by
+:func:`lab.deploy.quality.quality_cost`.
+
+The search takes tens of minutes on 2 cores, so it is not part of ``wrap_animator``: ``scripts/int8_scope.py``
+runs it and records, per model in :data:`SCOPE_FILE`, the reverted ops and the quantizers (QuantizeLinear /
+DequantizeLinear nodes) whose removal reverted them; the weights it was found on are recorded beside them.
+:func:`lab.deploy.quantize.quantized_graphs` quantises as the search began (plain ``nncf.quantize``, same
+settings and calibration) and removes those quantizers (:func:`remove_quantizers`): the model the search ended
+with. Passing the op names to ``nncf.quantize`` as an ``ignored_scope`` instead is *not* the same model — NNCF
+then places the neighbouring quantizers differently — and measured worse: +3.65 % validation L1 against the
+search's +1.88 % (ultralight v3). Node names are stable for a model's architecture and
+:data:`~lab.deploy.export_cache.EXPORT_VERSION`; a recorded name the graph lacks is an error
+(:func:`check_scope`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SCOPE_FILE", "recorded_scope", "record_scope", "search_scope", "check_scope", "remove_quantizers"]
+
+SCOPE_FILE = Path(__file__).resolve().parent / "int8_scope.json"
+
+
+def recorded_scope(model: str, part: str = "render", path: str | os.PathLike = SCOPE_FILE) -> list[str]:
+    """The quantizer node names int8 removes from ``model``'s quantised ``part`` graph (empty when none are
+    recorded); the ops they revert to float are the record's ``ignored``."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    return list(json.loads(p.read_text()).get(model, {}).get(part, {}).get("quantizers", []))
+
+
+def record_scope(model: str, part: str, result: dict, path: str | os.PathLike = SCOPE_FILE) -> None:
+    """Store :func:`search_scope`'s ``result`` for ``model``'s ``part`` in ``path`` (other entries kept)."""
+    p = Path(path)
+    data = json.loads(p.read_text()) if p.is_file() else {}
+    data.setdefault(model, {})[part] = result
+    p.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def check_scope(model_proto, names: list[str], where: str) -> None:
+    """Raise ``ValueError`` when a recorded name is not a node of the (quantised) graph: a scope found on another
+    export or NNCF version."""
+    nodes = {n.name for n in model_proto.graph.node}
+    missing = [n for n in names if n not in nodes]
+    if missing:
+        raise ValueError(f"the int8 scope recorded in {SCOPE_FILE.name} names ops that {where} does not have "
+                         f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): it was found on "
+                         f"another export; rerun python scripts/int8_scope.py MODEL --record")
+
+
+def _l1_per_pair(session, feeds: list[dict], targets: list[np.ndarray]) -> list[float]:
+    out_name = session.get_outputs()[0].name
+    return [float(np.abs(session.run([out_name], f)[0] - t).mean()) for f, t in zip(feeds, targets)]
+
+
+def search_scope(animator, paths: dict[str, Path], calibration=None, max_drop: float = 0.012,
+                 ranking_subset_size: int = 12, max_iterations: int = 8, threads: int | None = 1) -> dict:
+    """Run NNCF's accuracy-controlled quantisation of ``animator``'s render graph; which ops it kept float.
+
+    Args:
+        animator: the fp32 PyTorch model the graphs were exported from.
+        paths: :func:`lab.deploy.runtimes.exported_graphs` output.
+        calibration: as :func:`lab.deploy.quantize.quantized_graphs` (default: training frames); these pairs
+            are both the calibration and the validation set.
+        max_drop: allowed relative rise of the validation L1 over the fp32 graph's.
+        ranking_subset_size: pairs each op is ranked on.
+        max_iterations: most ops reverted to float.
+        threads: ONNX Runtime threads of the validation sessions.
+
+    Returns:
+        ``{"ignored": [op names, in the order reverted], "quantizers": [the quantizer nodes removed for them],
+        "fp32_l1", "int8_l1" (all ops quantised), "scoped_l1" (those quantizers removed: what int8 mode runs),
+        "pairs", "settings", "seconds", "weights"}``; the L1s are on the validation pairs.
+    """
+    import nncf
+    import onnx
+    import onnxruntime as ort
+
+    from lab.deploy.export_cache import weights_hash
+    from lab.deploy.quantize import calibration_pairs, render_feeds
+
+    t0 = time.perf_counter()
+    pairs = calibration if isinstance(calibration, list) else calibration_pairs(calibration, animator.input_size)
+    model = onnx.load(str(paths["render"]))
+    feeds = render_feeds(animator, pairs, [i.name for i in model.graph.input])
+    targets = [np.ascontiguousarray(d.transpose(2, 0, 1)[None], dtype=np.float32) / 255 for _, d in pairs]
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads, opts.inter_op_num_threads = int(threads), 1
+    items = list(zip(feeds, targets))  # validation items: (render inputs, the driving frame)
+
+    def validate(model, data):
+        """NNCF's validation function: minus the mean L1 to the driving frame, and minus each pair's."""
+        session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        data = list(data)
+        per = _l1_per_pair(session, [f for f, _ in data], [t for _, t in data])
+        return -float(np.mean(per)), [-v for v in per]
+
+    fp32_l1 = -validate(model, items)[0]
+    with _reverted_ops() as reverted:
+        nncf.quantize_with_accuracy_control(
+            model, nncf.Dataset(feeds), nncf.Dataset(items), validate, max_drop=max_drop,
+            drop_type=nncf.DropType.RELATIVE, preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(feeds),
+            fast_bias_correction=True,
+            advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(
+                max_num_iterations=max_iterations, ranking_subset_size=ranking_subset_size, num_ranking_workers=1))
+
+    plain = quantize_plain(model, feeds)
+    scoped = remove_quantizers(plain, reverted["quantizers"])  # what int8 mode runs
+    return {"ignored": reverted["operations"], "quantizers": reverted["quantizers"], "fp32_l1": fp32_l1,
+            "int8_l1": -validate(plain, items)[0], "scoped_l1": -validate(scoped, items)[0], "pairs": len(feeds),
+            "settings": {"max_drop": max_drop, "drop_type": "relative", "ranking_subset_size": ranking_subset_size,
+                         "max_iterations": max_iterations, "nncf": nncf.__version__},
+            "seconds": round(time.perf_counter() - t0, 1),
+            "weights": f"{animator.name}-{weights_hash(animator)}"}
+
+
+def quantize_plain(model, feeds: list[dict]):
+    """``nncf.quantize`` of ``model`` as int8 mode and the search's start do it (performance preset, fast bias
+    correction, every calibration item used)."""
+    import nncf
+
+    return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
+                         preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True)
+
+
+def remove_quantizers(model, names: list[str]):
+    """A copy of the NNCF-quantised ONNX ``model`` without the QuantizeLinear/DequantizeLinear pairs ``names``
+    (either node of a pair names it): their consumers read the float tensor again. Activation quantizers only
+    (a weight's quantizer also needs the original bias back: refused)."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    check_scope(out, names, "this quantised graph")
+    by_name = {n.name: n for n in g.node}
+    made_by = {o: n for n in g.node for o in n.output}
+    inits = {i.name for i in g.initializer}
+    drop, rewire = set(), {}
+    for name in names:
+        node = by_name[name]
+        if node.op_type == "QuantizeLinear":
+            q = node
+            dqs = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0]]
+        elif node.op_type == "DequantizeLinear":
+            q, dqs = made_by[node.input[0]], [node]
+        else:
+            raise ValueError(f"{name} is a {node.op_type}, not a quantizer")
+        if q.input[0] in inits:
+            raise ValueError(f"{name} quantizes a weight ({q.input[0]}); only activation quantizers are removed")
+        drop.add(q.name)
+        for dq in dqs:
+            drop.add(dq.name)
+            rewire[dq.output[0]] = q.input[0]
+    kept = [n for n in g.node if n.name not in drop]
+    for n in kept:
+        for i, x in enumerate(n.input):
+            if x in rewire:
+                n.input[i] = rewire[x]
+    for o in g.output:
+        if o.name in rewire:
+            raise ValueError(f"a removed quantizer feeds the graph output {o.name}")
+    del g.node[:]
+    g.node.extend(kept)
+    return out
+
+
+def _quantized_ops(model) -> set[str]:
+    """Names of the ops whose inputs pass through a DequantizeLinear (the ops NNCF runs in int8)."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    out = set()
+    for n in model.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        if any(made_by.get(i) is not None and made_by[i].op_type == "DequantizeLinear" for i in n.input):
+            out.add(n.name)
+    return out
+
+
+@contextlib.contextmanager
+def _reverted_ops():
+    """The ops NNCF's accuracy restorer leaves reverted to float and the quantizers it removed for them
+    (``{"operations": [...], "quantizers": [...]}``, node names), filled in when it reports.
+
+    NNCF returns only the model; its final report (``removed_groups``, each with the ``operations`` it
+    reverted, after any step back) goes to the log. This catches that report, for NNCF 3.x."""
+    from nncf.quantization.algorithms.accuracy_control.algorithm import QuantizationAccuracyRestorer as Restorer
+
+    found: dict[str, list[str]] = {"operations": [], "quantizers": []}
+    original = inspect.getattr_static(Restorer, "_print_report")
+
+    def spy(report, *args, **kwargs):
+        found["operations"] = [op.node_name for group in report.removed_groups for op in group.operations]
+        found["quantizers"] = [q.node_name for group in report.removed_groups for q in group.quantizers]
+        return original.__func__(report, *args, **kwargs)
+
+    Restorer._print_report = staticmethod(spy)
+    try:
+        yield found
+    finally:
+        Restorer._print_report = original
