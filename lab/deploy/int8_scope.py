@@ -181,6 +181,11 @@ def remove_quantizers(model, names: list[str]):
             raise ValueError(f"a removed quantizer feeds the graph output {o.name}")
     del g.node[:]
     g.node.extend(kept)
+    used = {x for n in kept for x in n.input}  # the removed pairs' scales and zero points: unused now
+    orphans = {x for n in by_name.values() if n.name in drop for x in n.input[1:]} - used
+    kept_inits = [i for i in g.initializer if i.name not in orphans]
+    del g.initializer[:]
+    g.initializer.extend(kept_inits)
     return out
 
 

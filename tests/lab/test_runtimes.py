@@ -213,6 +213,7 @@ def test_removing_a_quantizer_pair_rewires_its_consumers_to_the_float_tensor():
     for name in ("q_a", "dq_a"):
         out = remove_quantizers(model, [name])
         assert [n.name for n in out.graph.node] == ["relu", "mul"] and list(out.graph.node[1].input) == ["a", "a"]
+        assert not out.graph.initializer  # the pair's scale and zero point go with it
         onnx.checker.check_model(out)
     assert len(model.graph.node) == 4  # the input is left alone
     with pytest.raises(ValueError, match="not a quantizer"):
