@@ -1,6 +1,7 @@
 """Find which ops of a model's render graph int8 keeps float (NNCF accuracy control) and record them.
 
-    .venv/bin/python scripts/int8_scope.py [MODEL] [--record] [--max-drop 0.012] [--iterations 8] [--threads 1]
+    .venv/bin/python scripts/int8_scope.py [MODEL] [--runtime onnxruntime|openvino] [--record] [--max-drop 0.012]
+        [--iterations 8] [--threads 1]
 
 Loads MODEL (default ``ultralight``) with its default weights, exports its graphs (cached), runs
 :func:`lab.deploy.int8_scope.search_scope` on the 64 training calibration pairs of
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", default="ultralight")
+    p.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
+                   help="the runtime whose int8 the scope is for (each runs the quantised graph its own way)")
     p.add_argument("--record", action="store_true", help=f"store the result in {SCOPE_FILE}")
     p.add_argument("--max-drop", type=float, default=0.012, help="allowed relative rise of the validation L1")
     p.add_argument("--iterations", type=int, default=8, help="most ops reverted to float")
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     la = load_animator(args.model)
     print(f"{args.model}: {la.weights}", flush=True)
     model = la.model.eval()
-    result = search_scope(model, exported_graphs(model), max_drop=args.max_drop,
+    result = search_scope(model, exported_graphs(model), args.runtime, max_drop=args.max_drop,
                           ranking_subset_size=args.ranking_subset, max_iterations=args.iterations,
                           threads=args.threads)
     print(json.dumps(result, indent=1))
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(result['ignored'])} ops float {result['scoped_l1']:.5f} "
           f"({100 * (result['scoped_l1'] / result['fp32_l1'] - 1):+.2f} %); {result['seconds'] / 60:.1f} min")
     if args.record:
-        record_scope(args.model, "render", result)
+        record_scope(args.model, args.runtime, result)
         print(f"recorded in {SCOPE_FILE}")
     return 0
 

@@ -43,9 +43,8 @@ def recorded_costs(animator, path: str | os.PathLike = QUALITY_FILE) -> dict[tup
     if not p.is_file():
         return {}
     entry = json.loads(p.read_text()).get(f"{animator.name}-{weights_hash(animator)}") or {}
-    recipe = recipe_id(animator.name)
     return {(r["runtime"], r["precision"]): r for r in entry.get("modes", [])
-            if r["precision"] != "int8" or r.get("recipe") == recipe}
+            if r["precision"] != "int8" or r.get("recipe") == recipe_id(animator.name, r["runtime"])}
 
 
 def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike, clips: int | None = None,
@@ -93,7 +92,7 @@ def quality_cost(animator, modes: list[tuple[str, str]], data: str | os.PathLike
         if precision == "int8":
             from lab.deploy.quantize import recipe_id
 
-            rows[-1]["recipe"] = recipe_id(animator.name)
+            rows[-1]["recipe"] = recipe_id(animator.name, runtime)
     ref = rows[0]
     for r in rows:
         got, want = outputs[(r["runtime"], r["precision"])], outputs[ref_key]

@@ -156,30 +156,44 @@ def render_feeds(animator: Animator, pairs, render_inputs: list[str]) -> list[di
     return out
 
 
-def recipe_id(model: str) -> str:
-    """:data:`RECIPE` plus a hash of the quantizers ``model``'s int8 removes: names the int8 files, and the quality
-    rows measured with them (:func:`lab.deploy.quality.recorded_costs` ignores rows of another recipe)."""
+def recipe_id(model: str, runtime: str = "onnxruntime") -> str:
+    """:data:`RECIPE` plus a hash of the quantizers ``model``'s int8 removes in ``runtime``: names the int8 files,
+    and the quality rows measured with them (:func:`lab.deploy.quality.recorded_costs` ignores rows of another
+    recipe)."""
     from lab.deploy.int8_scope import recorded_scope
 
-    names = recorded_scope(model)
+    names = recorded_scope(model, runtime)
     if not names:
         return RECIPE
     return f"{RECIPE}-float{len(names)}-{hashlib.sha256(','.join(names).encode()).hexdigest()[:6]}"
 
 
-def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=None) -> dict[str, Path]:
-    """``{"render": path}``: the int8 version of the fp32 render graph of ``paths`` (cached beside it), without
-    the quantizers :func:`lab.deploy.int8_scope.recorded_scope` names for the model.
+def load_float_graph(path: Path, runtime: str):
+    """The fp32 graph at ``path`` as NNCF quantises it for ``runtime``: an ``onnx.ModelProto`` (ONNX Runtime)
+    or an ``openvino.Model`` read from the same ONNX file (OpenVINO)."""
+    if runtime == "openvino":
+        from lab.deploy.runtimes import _ov_core
+
+        return _ov_core().read_model(str(path))
+    import onnx
+
+    return onnx.load(str(path))
+
+
+def quantized_graphs(animator: Animator, paths: dict[str, Path], runtime: str = "onnxruntime",
+                     calibration=None) -> dict[str, Path]:
+    """``{"render": path}``: the int8 version of the fp32 render graph of ``paths`` for ``runtime`` (cached beside
+    it), without the quantizers :func:`lab.deploy.int8_scope.recorded_scope` names for the model and runtime.
 
     Args:
         animator: the fp32 PyTorch model the graphs were exported from (computes the render graph's
             calibration inputs).
         paths: :func:`lab.deploy.runtimes.exported_graphs` output.
+        runtime: ``onnxruntime`` (NNCF's ONNX backend; a QDQ ``.onnx`` file) or ``openvino`` (its OpenVINO
+            backend; an IR ``.xml``/``.bin`` pair with FakeQuantize nodes).
         calibration: what :func:`calibration_pairs` accepts as ``data``, or a list of ``(source, driving)``
             uint8 pairs; None: the default training frames.
     """
-    import onnx
-
     try:
         import nncf  # noqa: F401
     except ImportError as e:
@@ -187,10 +201,12 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=Non
 
         raise RuntimeUnavailable("int8 quantisation needs NNCF: pip install nncf") from e
     from lab.deploy.export_cache import _file_lock, _move_onnx
-    from lab.deploy.int8_scope import quantize_plain, recorded_scope, remove_quantizers
+    from lab.deploy.int8_scope import _input_names, quantize_plain, recorded_scope, remove_quantizers
 
     cid = _calibration_id(calibration)
-    out = {p: paths[p].parent / f"{p}-int8-{recipe_id(animator.name)}-{cid}.onnx" for p in QUANTIZED_PARTS}
+    tag, ext = ("", ".onnx") if runtime == "onnxruntime" else ("-ov", ".xml")
+    out = {p: paths[p].parent / f"{p}-int8{tag}-{recipe_id(animator.name, runtime)}-{cid}{ext}"
+           for p in QUANTIZED_PARTS}
     if all(p.is_file() for p in out.values()):
         return out
     folder = paths["encoder"].parent
@@ -200,11 +216,20 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], calibration=Non
             return out
         pairs = calibration if isinstance(calibration, list) else calibration_pairs(calibration, animator.input_size)
         for p in todo:
-            model = onnx.load(str(paths[p]))
-            data = render_feeds(animator, pairs, [i.name for i in model.graph.input])
-            q = remove_quantizers(quantize_plain(model, data), recorded_scope(animator.name, p))
+            model = load_float_graph(paths[p], runtime)
+            data = render_feeds(animator, pairs, _input_names(model))
+            q = remove_quantizers(quantize_plain(model, data), recorded_scope(animator.name, runtime, p))
             tmp = folder / "tmp" / out[p].name
             tmp.parent.mkdir(parents=True, exist_ok=True)
-            onnx.save_model(q, str(tmp), save_as_external_data=True, location=tmp.name + ".data")
-            _move_onnx(tmp, out[p])
+            if runtime == "onnxruntime":
+                import onnx
+
+                onnx.save_model(q, str(tmp), save_as_external_data=True, location=tmp.name + ".data")
+                _move_onnx(tmp, out[p])
+            else:
+                import openvino as ov
+
+                ov.save_model(q, str(tmp), compress_to_fp16=False)
+                os.replace(tmp.with_suffix(".bin"), out[p].with_suffix(".bin"))
+                os.replace(tmp, out[p])  # the .xml last: its presence means the pair is complete
     return out

@@ -148,21 +148,27 @@ class _OvGraph:
         import openvino as ov
 
         core = _ov_core()
-        bf16 = precision == "bf16" or (precision == "int8" and _openvino_bf16())
-        config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "CPU_DENORMALS_OPTIMIZATION": True,
-                  "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
         model = core.read_model(str(path))
         self.inputs = [p.get_any_name() for p in model.inputs]
         self.outputs = [p.get_any_name() for p in model.outputs]
-        self.compiled = core.compile_model(model, "CPU", config)
+        self.compiled = core.compile_model(model, "CPU", _ov_config(precision, threads))
         self.request = self.compiled.create_infer_request()
         self._ov = ov
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         res = self.request.infer(dict(zip(self.inputs, arrays)), share_inputs=True)
         return [np.array(res[self.compiled.output(n)]) for n in self.outputs]
+
+
+def _ov_config(precision: str, threads: int | None) -> dict:
+    """OpenVINO CPU settings of a graph run at ``precision``: latency hint, one stream, denormals as zero, and the
+    float ops at bf16 for ``bf16`` (and for ``int8``'s float ops, where the CPU has bf16), else f32."""
+    bf16 = precision == "bf16" or (precision == "int8" and _openvino_bf16())
+    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "CPU_DENORMALS_OPTIMIZATION": True,
+              "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
 
 
 @cache
@@ -318,7 +324,7 @@ def wrap_animator(animator: Animator, runtime: str, precision: str = "fp32", thr
     if precision == "int8":
         from lab.deploy.quantize import quantized_graphs
 
-        paths = {**paths, **quantized_graphs(animator, paths, calibration=calibration)}
+        paths = {**paths, **quantized_graphs(animator, paths, runtime, calibration=calibration)}
     if runtime == "onnxruntime":
         graphs = {p: _OrtGraph(path, threads) for p, path in paths.items()}
     else:

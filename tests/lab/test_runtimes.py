@@ -227,7 +227,8 @@ def test_int8_quality_rows_of_another_recipe_are_not_reported(he_init_ultralight
 
     rows = [{"runtime": "onnxruntime", "precision": "fp32", "l1_to_fp32": 0.0},
             {"runtime": "onnxruntime", "precision": "int8", "l1_to_fp32": 0.03, "recipe": "nncf-old"},
-            {"runtime": "openvino", "precision": "int8", "l1_to_fp32": 0.01, "recipe": recipe_id("ultralight")}]
+            {"runtime": "openvino", "precision": "int8", "l1_to_fp32": 0.01,
+             "recipe": recipe_id("ultralight", "openvino")}]
     path = tmp_path / "quality.json"
     record_costs(he_init_ultralight, rows, {}, path)
     got = recorded_costs(he_init_ultralight, path)
@@ -248,7 +249,7 @@ def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained
     from lab.deploy.quantize import quantized_graphs
     from lab.deploy.runtimes import exported_graphs
 
-    keep = json.loads(SCOPE_FILE.read_text())["ultralight"]["render"]["ignored"]
+    keep = json.loads(SCOPE_FILE.read_text())["ultralight"]["render/onnxruntime"]["ignored"]
     assert keep, "lab/deploy/int8_scope.json records no ops for ultralight"
     frames = (real_frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     paths = exported_graphs(trained)
@@ -263,3 +264,13 @@ def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained
         wrapped = wrap_animator(trained, "onnxruntime", "int8", threads=2,
                                 calibration=[(frames[0], frames[1]), (frames[0], frames[2])])
         assert wrapped.graph_files == {**paths, "render": q["render"]}
+    if available_runtimes()["openvino"] is None:  # OpenVINO's own int8 graph: FakeQuantize, its own scope
+        from lab.deploy.int8_scope import recorded_scope
+        from lab.deploy.runtimes import _ov_core
+
+        removed = set(recorded_scope("ultralight", "openvino"))
+        assert removed, "lab/deploy/int8_scope.json records no OpenVINO scope for ultralight"
+        qo = quantized_graphs(trained, paths, "openvino", calibration=[(frames[0], frames[1])])
+        ops = _ov_core().read_model(str(qo["render"])).get_ops()
+        assert not {op.get_friendly_name() for op in ops} & removed
+        assert sum(op.get_type_name() == "FakeQuantize" for op in ops) > 50
