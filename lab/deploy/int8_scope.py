@@ -66,7 +66,7 @@ def check_scope(model, names: list[str], where: str) -> None:
     if missing:
         raise ValueError(f"the int8 scope recorded in {SCOPE_FILE.name} names ops that {where} does not have "
                          f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}): it was found on "
-                         f"another export; rerun python scripts/int8_scope.py MODEL --record")
+                         f"another export; rerun python scripts/int8_scope.py MODEL --runtime RUNTIME --record")
 
 
 def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime", calibration=None,
@@ -235,18 +235,6 @@ def _remove_fake_quantizers(model, names: list[str]):
             raise ValueError(f"{name} quantizes a weight; only activation quantizers are removed")
         fq.output(0).replace(src)
     out.validate_nodes_and_infer_types()
-    return out
-
-
-def _quantized_ops(model) -> set[str]:
-    """Names of the ops whose inputs pass through a DequantizeLinear (the ops NNCF runs in int8)."""
-    made_by = {o: n for n in model.graph.node for o in n.output}
-    out = set()
-    for n in model.graph.node:
-        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            continue
-        if any(made_by.get(i) is not None and made_by[i].op_type == "DequantizeLinear" for i in n.input):
-            out.add(n.name)
     return out
 
 
