@@ -14,7 +14,8 @@ The search takes tens of minutes on 2 cores, so it is not part of ``wrap_animato
 runs it and records, per model in :data:`SCOPE_FILE`, the reverted ops and the quantizers (QuantizeLinear /
 DequantizeLinear nodes) whose removal reverted them; the weights it was found on are recorded beside them.
 :func:`lab.deploy.quantize.quantized_graphs` quantises as the search began (plain ``nncf.quantize``, same
-settings and calibration) and removes those quantizers (:func:`remove_quantizers`): the model the search ended
+settings and calibration) and reverts those ops with NNCF's own revert (:func:`revert_scope`: the quantizers
+removed, and a reverted convolution's float weights and uncorrected bias restored): the model the search ended
 with. Passing the op names to ``nncf.quantize`` as an ``ignored_scope`` instead is *not* the same model — NNCF
 then places the neighbouring quantizers differently — and measured worse: +3.65 % validation L1 against the
 search's +1.88 % (ultralight v3). Node names are stable for a model's architecture and
@@ -33,19 +34,19 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SCOPE_FILE", "recorded_scope", "record_scope", "search_scope", "check_scope", "remove_quantizers"]
+__all__ = ["SCOPE_FILE", "recorded_scope", "record_scope", "search_scope", "check_scope", "revert_scope", "scoped_int8",
+           "validate_scope"]
 
 SCOPE_FILE = Path(__file__).resolve().parent / "int8_scope.json"
 
 
 def recorded_scope(model: str, runtime: str = "onnxruntime", part: str = "render",
-                   path: str | os.PathLike = SCOPE_FILE) -> list[str]:
-    """The quantizer node names ``runtime``'s int8 removes from ``model``'s quantised ``part`` graph (empty when
-    none are recorded); the ops they revert to float are the record's ``ignored``."""
+                   path: str | os.PathLike = SCOPE_FILE) -> dict[str, list[str]]:
+    """``{"ignored": ops, "quantizers": nodes}``: the ops ``runtime``'s int8 returns to float in ``model``'s
+    quantised ``part`` graph and the quantizers removed for them (both empty when none are recorded)."""
     p = Path(path)
-    if not p.is_file():
-        return []
-    return list(json.loads(p.read_text()).get(model, {}).get(f"{part}/{runtime}", {}).get("quantizers", []))
+    rec = json.loads(p.read_text()).get(model, {}).get(f"{part}/{runtime}", {}) if p.is_file() else {}
+    return {"ignored": list(rec.get("ignored", [])), "quantizers": list(rec.get("quantizers", []))}
 
 
 def record_scope(model: str, runtime: str, result: dict, part: str = "render",
@@ -58,10 +59,14 @@ def record_scope(model: str, runtime: str, result: dict, part: str = "render",
 
 
 def check_scope(model, names: list[str], where: str) -> None:
-    """Raise ``ValueError`` when a recorded name is not a node of the (quantised) ONNX or OpenVINO graph: a scope
-    found on another export or NNCF version."""
-    nodes = {n.name for n in model.graph.node} if hasattr(model, "graph") else \
-        {op.get_friendly_name() for op in model.get_ops()}
+    """Raise ``ValueError`` when a recorded name is not a node of the (quantised) ONNX or OpenVINO graph (or of a
+    set of node names): a scope found on another export or NNCF version."""
+    if isinstance(model, (set, frozenset)):
+        nodes = model
+    elif hasattr(model, "graph"):
+        nodes = {n.name for n in model.graph.node}
+    else:
+        nodes = {op.get_friendly_name() for op in model.get_ops()}
     missing = [n for n in names if n not in nodes]
     if missing:
         raise ValueError(f"the int8 scope recorded in {SCOPE_FILE.name} names ops that {where} does not have "
@@ -71,7 +76,7 @@ def check_scope(model, names: list[str], where: str) -> None:
 
 def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime", calibration=None,
                  max_drop: float = 0.012, ranking_subset_size: int = 12, max_iterations: int = 8,
-                 threads: int | None = 1) -> dict:
+                 threads: int | None = 1, progress=None) -> dict:
     """Run NNCF's accuracy-controlled quantisation of ``animator``'s render graph for ``runtime``; what it kept float.
 
     Args:
@@ -88,6 +93,8 @@ def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime",
         ranking_subset_size: pairs each op is ranked on.
         max_iterations: most ops reverted to float.
         threads: threads of the validation runs.
+        progress: called with ``{"ignored", "quantizers"}`` as soon as the search ends, before the final
+            validations (which rebuild the model and could fail).
 
     Returns:
         ``{"ignored": [op names, in the order reverted], "quantizers": [the quantizer nodes removed for them],
@@ -97,9 +104,45 @@ def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime",
     import nncf
 
     from lab.deploy.export_cache import weights_hash
-    from lab.deploy.quantize import calibration_pairs, load_float_graph, render_feeds
 
     t0 = time.perf_counter()
+    model, feeds, items, validate = _validation(animator, paths, runtime, calibration, threads)
+    fp32_l1 = -validate(model, items)[0]
+    with _reverted_ops() as reverted:
+        nncf.quantize_with_accuracy_control(
+            model, nncf.Dataset(feeds), nncf.Dataset(items), validate, max_drop=max_drop,
+            drop_type=nncf.DropType.RELATIVE, preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(feeds),
+            fast_bias_correction=True,
+            advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(
+                max_num_iterations=max_iterations, ranking_subset_size=ranking_subset_size, num_ranking_workers=1))
+
+    scope = {"ignored": reverted["operations"], "quantizers": reverted["quantizers"]}
+    if progress is not None:  # the search's result first: what follows cannot lose it
+        progress(scope)
+    plain = quantize_plain(model, feeds)
+    scoped = scoped_int8(model, feeds, scope)  # what int8 mode runs
+    return {**scope, "fp32_l1": fp32_l1,
+            "int8_l1": -validate(plain, items)[0], "scoped_l1": -validate(scoped, items)[0], "pairs": len(feeds),
+            "runtime": runtime,
+            "settings": {"max_drop": max_drop, "drop_type": "relative", "ranking_subset_size": ranking_subset_size,
+                         "max_iterations": max_iterations, "nncf": nncf.__version__},
+            "seconds": round(time.perf_counter() - t0, 1),
+            "weights": f"{animator.name}-{weights_hash(animator)}"}
+
+
+def validate_scope(animator, paths: dict[str, Path], runtime: str, scope: dict, calibration=None,
+                   threads: int | None = 1) -> dict:
+    """The validation L1s of :func:`search_scope` for a given ``scope``: ``{"fp32_l1", "int8_l1", "scoped_l1",
+    "pairs"}`` (e.g. to finish a record whose search ended but whose validation did not)."""
+    model, feeds, items, validate = _validation(animator, paths, runtime, calibration, threads)
+    return {"fp32_l1": -validate(model, items)[0], "int8_l1": -validate(quantize_plain(model, feeds), items)[0],
+            "scoped_l1": -validate(scoped_int8(model, feeds, scope), items)[0], "pairs": len(feeds)}
+
+
+def _validation(animator, paths: dict[str, Path], runtime: str, calibration, threads: int | None):
+    """(fp32 graph, calibration feeds, validation items, NNCF validation function) of the search."""
+    from lab.deploy.quantize import calibration_pairs, load_float_graph, render_feeds
+
     pairs = calibration if isinstance(calibration, list) else calibration_pairs(calibration, animator.input_size)
     model = load_float_graph(paths["render"], runtime)
     feeds = render_feeds(animator, pairs, _input_names(model))
@@ -112,25 +155,7 @@ def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime",
         infer = run(model)
         per = [float(np.abs(infer(f) - t).mean()) for f, t in data]
         return -float(np.mean(per)), [-v for v in per]
-
-    fp32_l1 = -validate(model, items)[0]
-    with _reverted_ops() as reverted:
-        nncf.quantize_with_accuracy_control(
-            model, nncf.Dataset(feeds), nncf.Dataset(items), validate, max_drop=max_drop,
-            drop_type=nncf.DropType.RELATIVE, preset=nncf.QuantizationPreset.PERFORMANCE, subset_size=len(feeds),
-            fast_bias_correction=True,
-            advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(
-                max_num_iterations=max_iterations, ranking_subset_size=ranking_subset_size, num_ranking_workers=1))
-
-    plain = quantize_plain(model, feeds)
-    scoped = remove_quantizers(plain, reverted["quantizers"])  # what int8 mode runs
-    return {"ignored": reverted["operations"], "quantizers": reverted["quantizers"], "fp32_l1": fp32_l1,
-            "int8_l1": -validate(plain, items)[0], "scoped_l1": -validate(scoped, items)[0], "pairs": len(feeds),
-            "runtime": runtime,
-            "settings": {"max_drop": max_drop, "drop_type": "relative", "ranking_subset_size": ranking_subset_size,
-                         "max_iterations": max_iterations, "nncf": nncf.__version__},
-            "seconds": round(time.perf_counter() - t0, 1),
-            "weights": f"{animator.name}-{weights_hash(animator)}"}
+    return model, feeds, items, validate
 
 
 def _input_names(model) -> list[str]:
@@ -162,80 +187,63 @@ def _runner(runtime: str, threads: int | None):
     return run
 
 
-def quantize_plain(model, feeds: list[dict]):
+def quantize_plain(model, feeds: list[dict], compress_weights: bool = True):
     """``nncf.quantize`` of ``model`` as int8 mode and the search's start do it (performance preset, fast bias
-    correction, every calibration item used)."""
+    correction, every calibration item used). ``compress_weights=False`` keeps the weights' quantizers (ONNX:
+    QuantizeLinear of the float initializer; OpenVINO: FakeQuantize) instead of folding them into int8
+    constants, as the accuracy-controlled search quantises before it reverts ops (:func:`revert_scope`)."""
     import nncf
 
+    advanced = None
+    if not compress_weights:
+        advanced = nncf.AdvancedQuantizationParameters(backend_params={"compress_weights": False})
     return nncf.quantize(model, nncf.Dataset(feeds), subset_size=len(feeds),
-                         preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True)
+                         preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True,
+                         advanced_parameters=advanced)
 
 
-def remove_quantizers(model, names: list[str]):
-    """A copy of the NNCF-quantised ``model`` without the quantizers ``names``: their consumers read the float
-    tensor again. ONNX: QuantizeLinear/DequantizeLinear pairs (either node of a pair names it); OpenVINO:
-    FakeQuantize nodes. Activation quantizers only (a weight's quantizer also needs the original bias back:
-    refused)."""
-    if not hasattr(model, "graph"):
-        return _remove_fake_quantizers(model, names)
-    import onnx
-
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    g = out.graph
-    check_scope(out, names, "this quantised graph")
-    by_name = {n.name: n for n in g.node}
-    made_by = {o: n for n in g.node for o in n.output}
-    inits = {i.name for i in g.initializer}
-    drop, rewire = set(), {}
-    for name in names:
-        node = by_name[name]
-        if node.op_type == "QuantizeLinear":
-            q = node
-            dqs = [n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0]]
-        elif node.op_type == "DequantizeLinear":
-            q, dqs = made_by[node.input[0]], [node]
-        else:
-            raise ValueError(f"{name} is a {node.op_type}, not a quantizer")
-        if q.input[0] in inits:
-            raise ValueError(f"{name} quantizes a weight ({q.input[0]}); only activation quantizers are removed")
-        drop.add(q.name)
-        for dq in dqs:
-            drop.add(dq.name)
-            rewire[dq.output[0]] = q.input[0]
-    kept = [n for n in g.node if n.name not in drop]
-    for n in kept:
-        for i, x in enumerate(n.input):
-            if x in rewire:
-                n.input[i] = rewire[x]
-    for o in g.output:
-        if o.name in rewire:
-            raise ValueError(f"a removed quantizer feeds the graph output {o.name}")
-    del g.node[:]
-    g.node.extend(kept)
-    used = {x for n in kept for x in n.input}  # the removed pairs' scales and zero points: unused now
-    orphans = {x for n in by_name.values() if n.name in drop for x in n.input[1:]} - used
-    kept_inits = [i for i in g.initializer if i.name not in orphans]
-    del g.initializer[:]
-    g.initializer.extend(kept_inits)
-    return out
+def scoped_int8(model, feeds: list[dict], scope: dict):
+    """``model`` (fp32, ONNX or OpenVINO) quantised as the search began, with ``scope``'s ops reverted as the
+    search reverted them (:func:`revert_scope`): the model int8 mode runs. As in
+    ``nncf.quantize_with_accuracy_control``, the weights keep their quantizers until the revert (a reverted
+    convolution gets its float weights back) and are folded into int8 constants after it."""
+    q = revert_scope(model, quantize_plain(model, feeds, compress_weights=False), scope.get("ignored", []),
+                     scope.get("quantizers", []))
+    if hasattr(q, "graph"):
+        from nncf.onnx.graph.passes import compress_quantize_weights_transformation
+    else:
+        from openvino._offline_transformations import compress_quantize_weights_transformation
+    compress_quantize_weights_transformation(q)  # in place
+    return q
 
 
-def _remove_fake_quantizers(model, names: list[str]):
-    """:func:`remove_quantizers` of an OpenVINO model (FakeQuantize nodes named ``names``)."""
-    out = model.clone()
-    check_scope(out, names, "this quantised graph")
-    ops = {op.get_friendly_name(): op for op in out.get_ops()}
-    for name in names:
-        fq = ops[name]
-        if fq.get_type_name() != "FakeQuantize":
-            raise ValueError(f"{name} is a {fq.get_type_name()}, not a quantizer")
-        src = fq.input_value(0)
-        if src.get_node().get_type_name() in ("Constant", "Convert"):
-            raise ValueError(f"{name} quantizes a weight; only activation quantizers are removed")
-        fq.output(0).replace(src)
-    out.validate_nodes_and_infer_types()
-    return out
+def revert_scope(float_model, quantized, operations: list[str], quantizers: list[str]):
+    """``quantized`` (``nncf.quantize`` of ``float_model``) with ``operations`` returned to float by removing
+    ``quantizers`` — NNCF's own revert, as its accuracy restorer applies it: a reverted op with weights gets the
+    float weights back, and an op with a bias the bias before NNCF's bias correction (read from
+    ``float_model``). Names are NNCF graph node names, as :func:`search_scope` records them; a name the graph
+    lacks raises (:func:`check_scope`)."""
+    if not operations and not quantizers:
+        return quantized
+    from nncf.common.factory import build_graph
+    from nncf.common.quantization.quantizer_removal import revert_operations_to_floating_point_precision
+    from nncf.common.utils.backend import get_backend
+    from nncf.quantization.advanced_parameters import RestoreMode
+    from nncf.quantization.algorithms.accuracy_control.algorithm import QuantizationAccuracyRestorer, get_algo_backend
+
+    backend = get_algo_backend(get_backend(float_model))
+    graph = build_graph(quantized)
+    check_scope({n.node_name for n in graph.get_all_nodes()}, [*operations, *quantizers], "this quantised graph")
+    QuantizationAccuracyRestorer._collect_original_biases_and_weights(build_graph(float_model), graph, float_model,
+                                                                      backend)
+    for node in graph.get_all_nodes():  # OpenVINO hands out read-only views of a model read from file; its
+        for k, v in node.attributes.items():  # Constant() then refuses them ("array is not writeable")
+            if k.startswith("original_") and isinstance(v, np.ndarray) and not v.flags.writeable:
+                node.attributes[k] = v.copy()
+    return revert_operations_to_floating_point_precision(
+        [graph.get_node_by_name(n) for n in operations], [graph.get_node_by_name(n) for n in quantizers], quantized,
+        graph, RestoreMode.ACTIVATIONS_AND_WEIGHTS, backend.get_op_with_weights_metatypes(),
+        backend.is_node_with_weight, backend.get_weight_tensor_port_ids)
 
 
 @contextlib.contextmanager

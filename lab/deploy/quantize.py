@@ -4,9 +4,9 @@
 :func:`lab.deploy.runtimes.exported_graphs` with ``nncf.quantize`` (ONNX backend: QuantizeLinear /
 DequantizeLinear pairs around convolutions and matrix products, per-channel symmetric weights, activation
 ranges from the calibration set, fast bias correction), then returns to float the ops recorded for the model
-in :mod:`lab.deploy.int8_scope` by removing their quantizers (found by NNCF's accuracy control: for
-ultralight, six dense-motion Mul/Add, the 2×2 Jacobian MatMul and one upsample; every convolution stays
-int8). The result is one ONNX file that both ONNX Runtime and OpenVINO run as int8. The calibration set is
+in :mod:`lab.deploy.int8_scope` with NNCF's own revert (found by NNCF's accuracy control, per runtime: for
+ultralight v3, six dense-motion Mul/Add, the 2×2 Jacobian MatMul and one upsample). ONNX Runtime runs a QDQ
+``.onnx`` file, OpenVINO an IR with FakeQuantize nodes quantised by NNCF's OpenVINO backend. The calibration set is
 what the graph sees in use: ``(source, driving)`` frame pairs of the *training* split
 (:func:`calibration_pairs`; never the test split the quality cost is measured on), run through the fp32
 PyTorch model for the render graph's inputs (cached source state, source and driving motion).
@@ -37,7 +37,7 @@ QUANTIZED_PARTS = ("render",)
 CALIBRATION_CLIPS = 32
 PAIRS_PER_CLIP = 2
 #: keep in the file names: a change of the recipe makes new files
-RECIPE = "nncf-performance-fbc-v2"
+RECIPE = "nncf-performance-fbc-v3"
 
 
 def _shared_root() -> Path:
@@ -162,10 +162,11 @@ def recipe_id(model: str, runtime: str = "onnxruntime") -> str:
     recipe)."""
     from lab.deploy.int8_scope import recorded_scope
 
-    names = recorded_scope(model, runtime)
-    if not names:
+    scope = recorded_scope(model, runtime)
+    if not scope["quantizers"]:
         return RECIPE
-    return f"{RECIPE}-float{len(names)}-{hashlib.sha256(','.join(names).encode()).hexdigest()[:6]}"
+    names = scope["ignored"] + scope["quantizers"]
+    return f"{RECIPE}-float{len(scope['ignored'])}-{hashlib.sha256(','.join(names).encode()).hexdigest()[:6]}"
 
 
 def load_float_graph(path: Path, runtime: str):
@@ -183,7 +184,8 @@ def load_float_graph(path: Path, runtime: str):
 def quantized_graphs(animator: Animator, paths: dict[str, Path], runtime: str = "onnxruntime",
                      calibration=None) -> dict[str, Path]:
     """``{"render": path}``: the int8 version of the fp32 render graph of ``paths`` for ``runtime`` (cached beside
-    it), without the quantizers :func:`lab.deploy.int8_scope.recorded_scope` names for the model and runtime.
+    it), with the ops :func:`lab.deploy.int8_scope.recorded_scope` names for the model and runtime reverted to
+    float (:func:`lab.deploy.int8_scope.scoped_int8`).
 
     Args:
         animator: the fp32 PyTorch model the graphs were exported from (computes the render graph's
@@ -201,7 +203,7 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], runtime: str = 
 
         raise RuntimeUnavailable("int8 quantisation needs NNCF: pip install nncf") from e
     from lab.deploy.export_cache import _file_lock, _move_onnx
-    from lab.deploy.int8_scope import _input_names, quantize_plain, recorded_scope, remove_quantizers
+    from lab.deploy.int8_scope import _input_names, recorded_scope, scoped_int8
 
     cid = _calibration_id(calibration)
     tag, ext = ("", ".onnx") if runtime == "onnxruntime" else ("-ov", ".xml")
@@ -218,7 +220,7 @@ def quantized_graphs(animator: Animator, paths: dict[str, Path], runtime: str = 
         for p in todo:
             model = load_float_graph(paths[p], runtime)
             data = render_feeds(animator, pairs, _input_names(model))
-            q = remove_quantizers(quantize_plain(model, data), recorded_scope(animator.name, runtime, p))
+            q = scoped_int8(model, data, recorded_scope(animator.name, runtime, p))
             tmp = folder / "tmp" / out[p].name
             tmp.parent.mkdir(parents=True, exist_ok=True)
             if runtime == "onnxruntime":

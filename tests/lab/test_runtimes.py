@@ -194,30 +194,55 @@ def test_a_stale_int8_scope_is_refused_by_name():
         check_scope(model, ["node_relu", "node_mul_8"], "the test graph")
 
 
-def test_removing_a_quantizer_pair_rewires_its_consumers_to_the_float_tensor():
+def _conv_graph(seed: int = 0):
+    """A float ONNX graph x -> Conv(3→4) -> Relu -> Conv(4→2) -> y with random weights and biases."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
-    from lab.deploy.int8_scope import remove_quantizers
-
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n) for n, s in
+             (("w1", (4, 3, 3, 3)), ("b1", (4,)), ("w2", (2, 4, 1, 1)), ("b2", (2,)))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2", "b2"], ["y"], name="conv2")]
     f = onnx.TensorProto.FLOAT
-    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu"),
-             helper.make_node("QuantizeLinear", ["a", "s", "z"], ["a_q"], name="q_a"),
-             helper.make_node("DequantizeLinear", ["a_q", "s", "z"], ["a_dq"], name="dq_a"),
-             helper.make_node("Mul", ["a_dq", "a_dq"], ["y"], name="mul")]
-    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
-             numpy_helper.from_array(np.array(0, np.uint8), "z")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [2])],
-                                                [helper.make_tensor_value_info("y", f, [2])], inits))
-    for name in ("q_a", "dq_a"):
-        out = remove_quantizers(model, [name])
-        assert [n.name for n in out.graph.node] == ["relu", "mul"] and list(out.graph.node[1].input) == ["a", "a"]
-        assert not out.graph.initializer  # the pair's scale and zero point go with it
-        onnx.checker.check_model(out)
-    assert len(model.graph.node) == 4  # the input is left alone
-    with pytest.raises(ValueError, match="not a quantizer"):
-        remove_quantizers(model, ["relu"])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", f, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", f, [1, 2, 8, 8])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_reverting_a_convolution_restores_its_float_weights_and_uncorrected_bias():
+    """int8's revert of a recorded op is NNCF's own: the op's quantizers go, and a convolution gets its float
+    weight and its bias before NNCF's bias correction back (the search on ultralight v4 reverted one)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from lab.deploy.int8_scope import quantize_plain, revert_scope, scoped_int8
+
+    pytest.importorskip("nncf")
+    model = _conv_graph()
+    rng = np.random.default_rng(1)
+    feeds = [{"x": rng.normal(size=(1, 3, 8, 8)).astype(np.float32)} for _ in range(4)]
+    q = quantize_plain(model, feeds, compress_weights=False)  # as the search quantises before it reverts
+    qs = [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in ("r", "w2")]
+    assert len(qs) == 2, "nncf did not quantise conv2's input and weight"
+    dqs = [n for n in q.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in {x.output[0] for x in qs}]
+    scope = {"ignored": ["conv2"], "quantizers": [n.name for n in qs + dqs]}
+    out = scoped_int8(model, feeds, scope)
+    inits = {i.name: numpy_helper.to_array(i) for i in out.graph.initializer}
+    float_inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    nodes = {n.name: n for n in out.graph.node}
+    made_by = {o: n for n in out.graph.node for o in n.output}
+    conv2 = nodes["conv2"]
+    assert conv2.input[0] == "r"
+    np.testing.assert_array_equal(inits[conv2.input[1]], float_inits["w2"])
+    np.testing.assert_array_equal(inits[conv2.input[2]], float_inits["b2"])
+    w1 = made_by[nodes["conv1"].input[1]]  # the other convolution stays int8, its weights folded to int8
+    assert w1.op_type == "DequantizeLinear" and inits[w1.input[0]].dtype == np.int8
+    assert not [n for n in out.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in inits]
+    with pytest.raises(ValueError, match="conv9"):
+        revert_scope(model, q, ["conv9"], [])
 
 
 def test_int8_quality_rows_of_another_recipe_are_not_reported(he_init_ultralight, tmp_path):
@@ -245,8 +270,8 @@ def _quantized_ops(model) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.data
 def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained, real_frames):
-    """int8 mode: the render graph's convolutions run int8, the ops of lab/deploy/int8_scope.json stay float,
-    and the encoder is not quantised."""
+    """int8 mode: the render graph's convolutions run int8 but those of lab/deploy/int8_scope.json, whose ops stay
+    float, and the encoder is not quantised."""
     import json
 
     import numpy as np
@@ -266,7 +291,7 @@ def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained
     assert not int8 & set(keep)
     convs = {n.name for n in onnx.load(str(paths["render"]), load_external_data=False).graph.node
              if n.op_type == "Conv"}
-    assert convs and convs <= int8
+    assert convs and convs - set(keep) <= int8  # every convolution the search did not revert runs int8
     if available_runtimes()["onnxruntime"] is None:
         wrapped = wrap_animator(trained, "onnxruntime", "int8", threads=2,
                                 calibration=[(frames[0], frames[1]), (frames[0], frames[2])])
@@ -275,7 +300,7 @@ def test_int8_quantises_the_render_only_and_keeps_the_recorded_ops_float(trained
         from lab.deploy.int8_scope import recorded_scope
         from lab.deploy.runtimes import _ov_core
 
-        removed = set(recorded_scope("ultralight", "openvino"))
+        removed = set(recorded_scope("ultralight", "openvino")["quantizers"])
         assert removed, "lab/deploy/int8_scope.json records no OpenVINO scope for ultralight"
         qo = quantized_graphs(trained, paths, "openvino", calibration=[(frames[0], frames[1])])
         ops = _ov_core().read_model(str(qo["render"])).get_ops()
