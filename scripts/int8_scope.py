@@ -51,13 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     def found(scope: dict) -> None:
         """The search's result as soon as it ends (recorded at once with --record: the final validations that
         follow rebuild the model and must not lose a search of tens of minutes)."""
-        print(f"search ended; reverted: {json.dumps(scope)}", flush=True)
+        print(f"search ended; reverted: {json.dumps({k: scope[k] for k in ('ignored', 'quantizers')})}", flush=True)
         if args.record:
-            import nncf
-
-            settings = {"max_drop": args.max_drop, "drop_type": "relative", "ranking_subset_size": args.ranking_subset,
-                        "max_iterations": args.iterations, "nncf": nncf.__version__}
-            record_scope(args.model, args.runtime, {**scope, "settings": settings, "partial": "validation pending"})
+            record_scope(args.model, args.runtime, {**scope, "partial": "validation pending"})
 
     result = search_scope(model, exported_graphs(model), args.runtime, max_drop=args.max_drop,
                           ranking_subset_size=args.ranking_subset, max_iterations=args.iterations,

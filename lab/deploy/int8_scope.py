@@ -26,6 +26,7 @@ search's +1.88 % (ultralight v3). Node names are stable for a model's architectu
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import json
 import os
@@ -59,14 +60,10 @@ def record_scope(model: str, runtime: str, result: dict, part: str = "render",
 
 
 def check_scope(model, names: list[str], where: str) -> None:
-    """Raise ``ValueError`` when a recorded name is not a node of the (quantised) ONNX or OpenVINO graph (or of a
-    set of node names): a scope found on another export or NNCF version."""
-    if isinstance(model, (set, frozenset)):
-        nodes = model
-    elif hasattr(model, "graph"):
-        nodes = {n.name for n in model.graph.node}
-    else:
-        nodes = {op.get_friendly_name() for op in model.get_ops()}
+    """Raise ``ValueError`` when a recorded name is not a node of the (quantised) ONNX or OpenVINO graph: a scope
+    found on another export or NNCF version."""
+    nodes = {n.name for n in model.graph.node} if hasattr(model, "graph") else \
+        {op.get_friendly_name() for op in model.get_ops()}
     missing = [n for n in names if n not in nodes]
     if missing:
         raise ValueError(f"the int8 scope recorded in {SCOPE_FILE.name} names ops that {where} does not have "
@@ -93,8 +90,8 @@ def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime",
         ranking_subset_size: pairs each op is ranked on.
         max_iterations: most ops reverted to float.
         threads: threads of the validation runs.
-        progress: called with ``{"ignored", "quantizers"}`` as soon as the search ends, before the final
-            validations (which rebuild the model and could fail).
+        progress: called with ``{"ignored", "quantizers", "settings"}`` as soon as the search ends, before the
+            final validations (which rebuild the model and could fail).
 
     Returns:
         ``{"ignored": [op names, in the order reverted], "quantizers": [the quantizer nodes removed for them],
@@ -116,18 +113,13 @@ def search_scope(animator, paths: dict[str, Path], runtime: str = "onnxruntime",
             advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(
                 max_num_iterations=max_iterations, ranking_subset_size=ranking_subset_size, num_ranking_workers=1))
 
-    scope = {"ignored": reverted["operations"], "quantizers": reverted["quantizers"]}
+    scope = {"ignored": reverted["operations"], "quantizers": reverted["quantizers"],
+             "settings": {"max_drop": max_drop, "drop_type": "relative", "ranking_subset_size": ranking_subset_size,
+                          "max_iterations": max_iterations, "nncf": nncf.__version__}}
     if progress is not None:  # the search's result first: what follows cannot lose it
         progress(scope)
-    plain = quantize_plain(model, feeds)
-    scoped = scoped_int8(model, feeds, scope)  # what int8 mode runs
-    return {**scope, "fp32_l1": fp32_l1,
-            "int8_l1": -validate(plain, items)[0], "scoped_l1": -validate(scoped, items)[0], "pairs": len(feeds),
-            "runtime": runtime,
-            "settings": {"max_drop": max_drop, "drop_type": "relative", "ranking_subset_size": ranking_subset_size,
-                         "max_iterations": max_iterations, "nncf": nncf.__version__},
-            "seconds": round(time.perf_counter() - t0, 1),
-            "weights": f"{animator.name}-{weights_hash(animator)}"}
+    return {**scope, "fp32_l1": fp32_l1, **_scope_l1s(model, feeds, items, validate, scope), "runtime": runtime,
+            "seconds": round(time.perf_counter() - t0, 1), "weights": f"{animator.name}-{weights_hash(animator)}"}
 
 
 def validate_scope(animator, paths: dict[str, Path], runtime: str, scope: dict, calibration=None,
@@ -135,8 +127,16 @@ def validate_scope(animator, paths: dict[str, Path], runtime: str, scope: dict, 
     """The validation L1s of :func:`search_scope` for a given ``scope``: ``{"fp32_l1", "int8_l1", "scoped_l1",
     "pairs"}`` (e.g. to finish a record whose search ended but whose validation did not)."""
     model, feeds, items, validate = _validation(animator, paths, runtime, calibration, threads)
-    return {"fp32_l1": -validate(model, items)[0], "int8_l1": -validate(quantize_plain(model, feeds), items)[0],
-            "scoped_l1": -validate(scoped_int8(model, feeds, scope), items)[0], "pairs": len(feeds)}
+    return {"fp32_l1": -validate(model, items)[0], **_scope_l1s(model, feeds, items, validate, scope)}
+
+
+def _scope_l1s(model, feeds: list[dict], items: list, validate, scope: dict) -> dict:
+    """``{"int8_l1", "scoped_l1", "pairs"}``: the validation L1 of every op int8 and of ``scope``'s ops float
+    (what int8 mode runs), both from one quantisation."""
+    q = quantize_plain(model, feeds, compress_weights=False)
+    plain = _fold_weights(q.clone() if hasattr(q, "clone") else copy.deepcopy(q))  # = quantize_plain(model, feeds)
+    scoped = _scoped(model, q, scope)
+    return {"int8_l1": -validate(plain, items)[0], "scoped_l1": -validate(scoped, items)[0], "pairs": len(feeds)}
 
 
 def _validation(animator, paths: dict[str, Path], runtime: str, calibration, threads: int | None):
@@ -207,13 +207,22 @@ def scoped_int8(model, feeds: list[dict], scope: dict):
     search reverted them (:func:`revert_scope`): the model int8 mode runs. As in
     ``nncf.quantize_with_accuracy_control``, the weights keep their quantizers until the revert (a reverted
     convolution gets its float weights back) and are folded into int8 constants after it."""
-    q = revert_scope(model, quantize_plain(model, feeds, compress_weights=False), scope.get("ignored", []),
-                     scope.get("quantizers", []))
+    return _scoped(model, quantize_plain(model, feeds, compress_weights=False), scope)
+
+
+def _scoped(model, q, scope: dict):
+    """:func:`scoped_int8` of ``q``, ``model`` quantised with its weights' quantizers kept (``q`` itself is folded
+    when the scope is empty; otherwise NNCF reverts a copy)."""
+    return _fold_weights(revert_scope(model, q, scope.get("ignored", []), scope.get("quantizers", [])))
+
+
+def _fold_weights(q):
+    """``q`` with its weights' quantizers folded into int8 constants (in place), as ``nncf.quantize`` ends."""
     if hasattr(q, "graph"):
         from nncf.onnx.graph.passes import compress_quantize_weights_transformation
     else:
         from openvino._offline_transformations import compress_quantize_weights_transformation
-    compress_quantize_weights_transformation(q)  # in place
+    compress_quantize_weights_transformation(q)
     return q
 
 
@@ -231,9 +240,9 @@ def revert_scope(float_model, quantized, operations: list[str], quantizers: list
     from nncf.quantization.advanced_parameters import RestoreMode
     from nncf.quantization.algorithms.accuracy_control.algorithm import QuantizationAccuracyRestorer, get_algo_backend
 
+    check_scope(quantized, [*operations, *quantizers], "this quantised graph")
     backend = get_algo_backend(get_backend(float_model))
     graph = build_graph(quantized)
-    check_scope({n.node_name for n in graph.get_all_nodes()}, [*operations, *quantizers], "this quantised graph")
     QuantizationAccuracyRestorer._collect_original_biases_and_weights(build_graph(float_model), graph, float_model,
                                                                       backend)
     for node in graph.get_all_nodes():  # OpenVINO hands out read-only views of a model read from file; its
