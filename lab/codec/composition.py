@@ -18,6 +18,8 @@ crop composed into the crop box. Three methods, compared in the paper's Figure 4
     frame's.
 
 :func:`seam_score` measures what the methods are meant to fix: the mean step across the box border.
+:class:`Compositor` composes many heads into one frame and box (a call: the reference and the box are fixed),
+with what does not change per frame computed once; its frames equal :func:`compose`'s.
 Arrays are ``(H, W, 3)`` uint8 RGB; no file I/O.
 """
 
@@ -30,7 +32,7 @@ from PIL import Image
 
 from datasets.crop import CropBox, paste_back
 
-__all__ = ["COMPOSITION_METHODS", "blend_mask", "compose", "compose_frames", "seam_score", "resize_rgb"]
+__all__ = ["COMPOSITION_METHODS", "blend_mask", "compose", "compose_frames", "Compositor", "seam_score", "resize_rgb"]
 
 COMPOSITION_METHODS = ("feather", "poisson", "naive")
 
@@ -105,6 +107,54 @@ def compose(full: np.ndarray, crop: np.ndarray, box: CropBox, method: str = "fea
         out[y0:y1, x0:x1] = np.clip(np.rint(a * patch + (1 - a) * region), 0, 255).astype(np.uint8)
         return out
     return _poisson(full, patch, (x0, y0, x1, y1), feather)
+
+
+class Compositor:
+    """:func:`compose` for many crops into the same full frame and box, the per-frame work only.
+
+    With the frame and box fixed (a call's reference frame and crop box), ``feather`` composition needs per crop
+    only the resize, ``alpha × crop`` and the rounding: the mask and the frame's share ``(1 − alpha) × frame`` are
+    computed once, and the float buffer is reused. The result equals :func:`compose`'s bit for bit (the same
+    float32 operations in the same order). ``poisson`` and ``naive`` have no such share; they call :func:`compose`.
+
+    Args:
+        full: ``(H, W, 3)`` uint8 RGB, the frame every crop is composed into (kept, not modified).
+        box: ``(x0, y0, x1, y1)`` of the crop in ``full``.
+        method, feather: as :func:`compose`.
+    """
+
+    def __init__(self, full: np.ndarray, box: CropBox, method: str = "feather", feather: float = 0.12) -> None:
+        if method not in COMPOSITION_METHODS:
+            raise ValueError(f"unknown composition method '{method}'; choose from {', '.join(COMPOSITION_METHODS)}")
+        full = np.asarray(full)
+        if full.dtype != np.uint8 or full.ndim != 3 or full.shape[2] != 3:
+            raise ValueError(f"full frame must be (H, W, 3) uint8 RGB, got {full.shape} {full.dtype}")
+        self.full = np.array(full, copy=True)
+        self.box = _box(box, full)
+        self.method = method
+        self.feather = feather
+        if method == "feather":
+            x0, y0, x1, y1 = self.box
+            alpha = blend_mask(x1 - x0, y1 - y0, feather)[..., None]
+            self._background = (1 - alpha) * self.full[y0:y1, x0:x1].astype(np.float32)
+            # per channel: a contiguous product is ~4x faster than the broadcast one, with the same values
+            self._alpha = np.ascontiguousarray(np.broadcast_to(alpha, self._background.shape))
+            self._buffer = np.empty_like(self._background)
+
+    def __call__(self, crop: np.ndarray) -> np.ndarray:
+        """``crop`` (``(S, S, 3)`` uint8 RGB) composed into the frame: a new ``(H, W, 3)`` uint8 RGB frame."""
+        if self.method != "feather":
+            return compose(self.full, crop, self.box, self.method, self.feather)
+        x0, y0, x1, y1 = self.box
+        patch = resize_rgb(crop, x1 - x0, y1 - y0)
+        buf = self._buffer
+        np.multiply(self._alpha, patch, out=buf)
+        buf += self._background
+        np.rint(buf, out=buf)
+        np.clip(buf, 0, 255, out=buf)
+        out = self.full.copy()
+        out[y0:y1, x0:x1] = buf  # integers in [0, 255]: the cast is exact
+        return out
 
 
 def _poisson(full: np.ndarray, patch: np.ndarray, box: tuple[int, int, int, int], feather: float) -> np.ndarray:

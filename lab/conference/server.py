@@ -21,7 +21,8 @@ import torch
 
 from lab.conference.sender import Uplink, batches
 
-__all__ = ["render_heads", "compose_head", "Served", "serve_clip", "downlink_rate", "code_downlink", "PacketReceiver"]
+__all__ = ["render_heads", "compose_head", "head_compositor", "Served", "serve_clip", "downlink_rate", "code_downlink",
+           "PacketReceiver"]
 
 
 def render_heads(model, state, ref_motion, driving) -> np.ndarray:
@@ -41,6 +42,18 @@ def compose_head(reference_full: np.ndarray, head: np.ndarray, box: tuple[int, i
     if box == (0, 0, w, h):
         return resize_rgb(head, w, h)
     return compose(reference_full, head, box, method, feather)
+
+
+def head_compositor(reference_full: np.ndarray, box: tuple[int, int, int, int], method: str, feather: float):
+    """:func:`compose_head` with the reference frame and box fixed (a live call): a function ``head -> frame``
+    whose frames equal :func:`compose_head`'s, the per-session share computed once
+    (:class:`lab.codec.composition.Compositor`)."""
+    from lab.codec.composition import Compositor, resize_rgb
+
+    h, w = reference_full.shape[:2]
+    if tuple(box) == (0, 0, w, h):
+        return lambda head: resize_rgb(head, w, h)
+    return Compositor(reference_full, box, method, feather)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from skimage import data
 
 from datasets.crop import crop_frame
 from datasets.demo import ASTRONAUT_BOX
-from lab.codec.composition import blend_mask, compose, compose_frames, seam_score
+from lab.codec.composition import Compositor, blend_mask, compose, compose_frames, seam_score
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,30 @@ def test_compose_frames_and_errors(full):
         compose(full, crops[0], (400, 400, 600, 600))
     with pytest.raises(ValueError, match="whole frame"):
         seam_score(full, (0, 0, 512, 512))
+
+
+@pytest.mark.parametrize("method", ["feather", "poisson", "naive"])
+def test_compositor_equals_compose_bit_for_bit(full, method):
+    """A call's compositor (mask and the frame's share computed once, buffer reused) gives compose's frames."""
+    rng = np.random.default_rng(0)
+    comp = Compositor(full, ASTRONAUT_BOX, method)
+    for _ in range(3):  # the reused buffer carries nothing from one frame to the next
+        crop = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        assert np.array_equal(comp(crop), compose(full, crop, ASTRONAUT_BOX, method))
+    kept = full.copy()
+    comp(crop)[:] = 0  # frames are new arrays: changing one changes neither the compositor nor the frame given
+    assert np.array_equal(comp(crop), compose(kept, crop, ASTRONAUT_BOX, method)) and np.array_equal(full, kept)
+    with pytest.raises(ValueError, match="unknown composition"):
+        Compositor(full, ASTRONAUT_BOX, "blur")
+    with pytest.raises(ValueError, match="not inside"):
+        Compositor(full, (0, 0, 9999, 10), method)
+
+
+def test_head_compositor_resizes_when_the_box_is_the_whole_frame(full):
+    from lab.conference.server import compose_head, head_compositor
+
+    crop = crop_frame(full, ASTRONAUT_BOX, 256)
+    h, w = full.shape[:2]
+    for box in ((0, 0, w, h), tuple(ASTRONAUT_BOX)):
+        assert np.array_equal(head_compositor(full, box, "feather", 0.12)(crop),
+                              compose_head(full, crop, box, "feather", 0.12))
