@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       "(torch, onnxruntime, openvino where installed: lab.deploy.runtimes)")
     live.add_argument("--precision", default="fp32", help="runtime precision (fp32; bf16/int8 where offered)")
     live.add_argument("--threads", type=int, help="inference threads (default: the runtime's)")
+    live.add_argument("--gate-redetect-every", type=int, default=5, metavar="N",
+                      help="landmark gate: detect the face every N frames, track it with the landmark predictor "
+                      "in between (1: detect every frame, as the offline path does)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     config = ConferenceConfig(model=args.model, checkpoint=args.checkpoint, crop=not args.no_crop, gate=args.gate,
                               composition=args.composition, downlink_codec=args.codec,
                               downlink_crf=None if args.bit_rate else args.crf, downlink_bit_rate=args.bit_rate,
-                              quant_factor=args.quant_factor)
+                              quant_factor=args.quant_factor, gate_redetect_every=args.gate_redetect_every)
     out = Path(args.out)
     with cli_progress() as progress:
         res = run_conference(frames, fps, config, loaded=load_animator(args.model, args.checkpoint), work_dir=out,
@@ -121,7 +124,7 @@ def run_realtime(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = LiveConfig(model=args.model, checkpoint=args.checkpoint, runtime=args.runtime, precision=args.precision,
                         threads=args.threads, crop=not args.no_crop, gate=args.gate, composition=args.composition,
-                        quant_factor=args.quant_factor)
+                        quant_factor=args.quant_factor, gate_redetect_every=args.gate_redetect_every)
     # settings, weights and runtime checked before the clip is read
     session = LiveSession(config, loaded=load_animator(args.model, args.checkpoint))
     frames, fps = _camera_clip(args)

@@ -62,6 +62,7 @@ import numpy as np
 
 from lab.codec.landmark_features import SHARPNESS_SIZE as SHARPNESS_SIZE
 from lab.codec.landmark_features import (
+    LandmarkTracker,
     eye_aspect_ratios,
     face_box,
     face_sharpness,
@@ -82,6 +83,7 @@ __all__ = [
     "face_box",
     "face_sharpness",
     "landmarks_with_rotation",
+    "LandmarkTracker",
 ]
 
 REFERENCE = -1

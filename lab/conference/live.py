@@ -16,7 +16,8 @@ Per processed frame, the same pieces as the batch path, in order (each timed:
 
 1. **sender** (:mod:`lab.conference.sender`): ``crop`` (:func:`datasets.crop.crop_frame` with the session's box,
    fixed at the first frame), ``encoder`` (:meth:`~lab.core.animator.Animator.extract_motion`), ``gate``
-   (:class:`~lab.conference.sender.SenderGate`: landmark or keypoint features, or off), ``bitstream``
+   (:class:`~lab.conference.sender.SenderGate`: landmark or keypoint features, or off; the landmark gate
+   detects the face every ``gate_redetect_every`` frames and tracks it in between), ``bitstream``
    (:class:`~lab.conference.sender.PacketSender`: the frame's packet, closed-loop against the previous
    reconstruction, and the server's decoding of it, :class:`~lab.conference.server.PacketReceiver`);
 2. **server** (:mod:`lab.conference.server`): ``decoder`` (:meth:`~lab.core.animator.Animator.render` with the
@@ -97,6 +98,9 @@ class LiveConfig:
     detector: str = "hog"  # face detector for the box (datasets.crop.CROP_DETECTORS; hog fails fast)
     gate: str = "landmarks"  # quality gate features: "landmarks", "keypoints" (the encoder's), "off"
     gate_policy: str = "hold"  # what the server renders for a rejected frame (lab.codec.quality_gate.GATE_POLICIES)
+    # landmark gate: the face detected every this many frames, followed by the landmark predictor alone in
+    # between (lab.codec.quality_gate.LandmarkTracker; benchmarks/bench_gate_tracking.py); 1: every frame
+    gate_redetect_every: int = 5
     quant_factor: float = 64.0  # motion quantisation factor (lab.codec.motion)
     composition: str = "feather"  # lab.codec.composition method: feather, poisson, naive
     feather: float = 0.12  # blend band, in crop-box sides
@@ -113,6 +117,8 @@ class LiveConfig:
         check_settings(self.gate, self.composition, self.quant_factor)
         if self.gate_policy not in GATE_POLICIES:
             raise ValueError(f"gate_policy must be one of {', '.join(GATE_POLICIES)}, got '{self.gate_policy}'")
+        if int(self.gate_redetect_every) != self.gate_redetect_every or self.gate_redetect_every < 1:
+            raise ValueError(f"gate_redetect_every must be an integer >= 1, got {self.gate_redetect_every}")
         if self.detector not in CROP_DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(CROP_DETECTORS)}, got '{self.detector}'")
         if int(self.queue_size) != self.queue_size or self.queue_size < 1:
@@ -211,7 +217,7 @@ class LiveSession:
         from datasets.crop import crop_frame
         from lab.codec.h26x import encode_reference
         from lab.conference.sender import PacketSender, SenderGate, crop_box
-        from lab.conference.server import PacketReceiver
+        from lab.conference.server import PacketReceiver, head_compositor
         from lab.core.animate import to_tensor
 
         cfg = self.config
@@ -242,11 +248,13 @@ class LiveSession:
         if cfg.gate == "keypoints" and "value" not in self.ref_motion:
             raise ValueError(f"the keypoint gate needs a model with keypoints; {cfg.model} sends "
                              f"{', '.join(sorted(self.ref_motion)) or 'none'}: choose the landmark gate or off")
-        self.gate = SenderGate(cfg.gate, self.ref_motion, crop_frame(camera, self.camera_box, self.size))
+        self.gate = SenderGate(cfg.gate, self.ref_motion, crop_frame(camera, self.camera_box, self.size),
+                               redetect_every=cfg.gate_redetect_every)
         self._uplink = PacketSender(cfg.quant_factor, self.ref_motion)
         self.header = self._uplink.header
         self.relative = camera_frame is not None
         self._downlink = PacketReceiver(self.header, self.ref_motion, relative=self.relative)
+        self._compose = head_compositor(self.reference_full, self.box, cfg.composition, cfg.feather)
         self.started = True
         self.meter = LiveMeter(cfg.window)
 
@@ -291,7 +299,7 @@ class LiveSession:
     @torch.no_grad()
     def _process(self, frame: np.ndarray, t_arrival: float, index: int) -> LiveOutput:
         from datasets.crop import crop_frame
-        from lab.conference.server import compose_head, render_heads
+        from lab.conference.server import render_heads
         from lab.core.animate import to_tensor
 
         if not self.started:
@@ -328,7 +336,7 @@ class LiveSession:
         t1 = clock()
         ms["decoder"] = t1 - t0
 
-        out = compose_head(self.reference_full, head, self.box, cfg.composition, cfg.feather)
+        out = self._compose(head)
         t_out = clock()
         ms["composition"] = t_out - t1
 
@@ -357,6 +365,9 @@ class LiveSession:
             "runtime": self.config.runtime,
             "precision": self.config.precision,
             "gate": self.config.gate,
+            "gate_redetect_every": self.config.gate_redetect_every if self.config.gate == "landmarks" else None,
+            "gate_detections": (self.gate.tracker.detections
+                                if self.started and self.gate.tracker is not None else None),
             "composition": self.config.composition,
             "relative_motion": self.relative,
             "camera_size": f"{self.camera_shape[1]}x{self.camera_shape[0]}" if self.started else None,

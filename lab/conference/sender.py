@@ -98,16 +98,22 @@ class SenderGate:
         ref_motion: the reference's motion features (keypoint mode).
         first_crop: the camera's first crop; blur is judged against its face (landmark mode, as
             :meth:`~lab.codec.quality_gate.QualityGate.assess` does with its reference).
+        redetect_every: landmark mode, crops of one camera given in order (a live call): the face is detected
+            every ``redetect_every`` crops and followed by the landmark predictor alone in between
+            (:class:`~lab.codec.quality_gate.LandmarkTracker`); None: detected in every crop (the batch path).
     """
 
-    def __init__(self, mode: str, ref_motion, first_crop: np.ndarray) -> None:
+    def __init__(self, mode: str, ref_motion, first_crop: np.ndarray, redetect_every: int | None = None) -> None:
         from lab.codec.pose import resolve_landmark_backend
-        from lab.codec.quality_gate import QualityGate, face_box, face_sharpness
+        from lab.codec.quality_gate import LandmarkTracker, QualityGate, face_box, face_sharpness
 
         self.mode = mode
         self.ref_motion = ref_motion
         self.gate = QualityGate() if mode != "off" else None
         self.ref_sharpness = None
+        self.tracker = None
+        if mode == "landmarks" and redetect_every is not None:
+            self.tracker = LandmarkTracker(self.gate.backend, redetect_every, self.gate.rotation_search)
         if mode == "landmarks":
             found = resolve_landmark_backend(self.gate.backend).landmarks(first_crop[None])[0]
             box = None if found is None else face_box(found, first_crop.shape[:2])
@@ -121,7 +127,10 @@ class SenderGate:
             return [GateDecision(accept=True) for _ in range(len(crops))]
         if self.mode == "keypoints":
             return self.gate.assess_motion(motion, self.ref_motion)
-        found = landmarks_with_rotation(crops, self.gate.backend, self.gate.rotation_search)
+        if self.tracker is not None:
+            found = [self.tracker(c) for c in crops]
+        else:
+            found = landmarks_with_rotation(crops, self.gate.backend, self.gate.rotation_search)
         return [self.gate.decide(self.gate.features(c, lm, rot, self.ref_sharpness))
                 for c, (lm, rot) in zip(crops, found)]
 

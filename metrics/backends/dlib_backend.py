@@ -83,6 +83,28 @@ class DlibBackend:
             self._cache.popitem(last=False)
         return shape
 
+    def face_rect(self, frame: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The box ``(x0, y0, x1, y1)`` (half-open, ``frame`` pixels) the landmarks of :meth:`landmarks` were
+        predicted in: the main face's detection, or ``None`` (no face). Detected once per frame (cached)."""
+        shape = self._shape(np.ascontiguousarray(frame))
+        if shape is None:
+            return None
+        r = shape.rect
+        return int(r.left()), int(r.top()), int(r.right()) + 1, int(r.bottom()) + 1
+
+    def landmarks_in(self, frame: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+        """68 landmarks of the face in ``rect`` (``(x0, y0, x1, y1)``, half-open, ``frame`` pixels): the shape
+        predictor alone, no detection (a tracker's step, :class:`lab.codec.landmark_features.LandmarkTracker`).
+
+        Returns:
+            ``(68, 2)`` float64 ``(x, y)`` pixel coordinates (the predictor always places all 68 points).
+        """
+        x0, y0, x1, y1 = (round(float(v)) for v in rect)
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"rect {tuple(rect)} is empty")
+        shape = self._predictor(np.ascontiguousarray(frame), self._dlib.rectangle(x0, y0, x1 - 1, y1 - 1))
+        return np.array([[p.x, p.y] for p in shape.parts()], np.float64)
+
     # ------------------------------------------------------------------ backend interface
     def landmarks(self, frames: np.ndarray) -> list[np.ndarray | None]:
         """68 landmarks of the main face per frame.

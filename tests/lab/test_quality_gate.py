@@ -200,6 +200,74 @@ def test_real_frontal_frames_pass_and_large_pose_frames_are_dropped(data_root):
     assert np.mean(["pose_yaw" in x.reasons for x in d]) >= 0.5
 
 
+# ---------------------------------------------------------------------------------------------- live tracking
+@needs_dlib
+def test_tracker_detects_every_n_frames_and_follows_the_face_in_between():
+    """On the demo's moving head: N = 1 gives exactly the per-frame landmarks; N = 4 detects frames 0, 4, 8
+    only and its tracked landmarks stay within about a pixel of the per-frame ones (dlib's own landmarks are
+    integers: a pixel is their resolution)."""
+    from datasets.demo import demo_driving
+    from lab.codec.quality_gate import LandmarkTracker
+
+    frames = demo_driving(10)
+    per_frame = landmarks_with_rotation(frames)
+    every = LandmarkTracker(redetect_every=1)
+    for f, (lm, rot) in zip(frames, per_frame):
+        got = every(f)
+        assert got[1] == rot and np.array_equal(got[0], lm)
+    assert every.detections == 10
+    tracker = LandmarkTracker(redetect_every=4)
+    tracked = [tracker(f) for f in frames]
+    assert tracker.frames == 10 and tracker.detections == 3
+    for i in (0, 4, 8):  # detection frames: the per-frame result itself
+        assert np.array_equal(tracked[i][0], per_frame[i][0])
+    dist = [np.linalg.norm(t[0] - p[0], axis=1).mean() for t, p in zip(tracked, per_frame)]
+    assert max(dist) < 1.5, dist
+    assert max(dist) > 0  # the tracked frames are predicted anew, not copied from a detection
+
+
+class _CollapsingBackend:
+    """dlib's detection, but a tracked prediction that collapses to a point (a lost track)."""
+
+    def __init__(self):
+        from metrics.backends import get_landmark_backend
+
+        self.inner = get_landmark_backend("dlib")
+        self.tracked = 0
+
+    def landmarks(self, frames):
+        return self.inner.landmarks(frames)
+
+    def face_rect(self, frame):
+        return self.inner.face_rect(frame)
+
+    def landmarks_in(self, frame, rect):
+        self.tracked += 1
+        return np.zeros((68, 2)) + 100.0
+
+
+@needs_dlib
+def test_an_implausible_track_is_detected_again_and_no_face_is_seen_at_the_next_detection():
+    from datasets.demo import demo_driving
+    from lab.codec.quality_gate import LandmarkTracker
+
+    frames = demo_driving(3)
+    be = _CollapsingBackend()
+    tracker = LandmarkTracker(be, redetect_every=5)
+    out = [tracker(f) for f in frames]
+    assert be.tracked == 2 and tracker.detections == 3  # each collapsed track replaced by a detection
+    assert all(np.array_equal(o[0], p[0]) for o, p in zip(out, landmarks_with_rotation(frames)))
+    # a face gone: tracked frames still get 68 points, the next detection says no face
+    tracker = LandmarkTracker(redetect_every=2)
+    blank = np.full_like(frames[0], 128)
+    assert tracker(frames[0])[0] is not None
+    assert tracker(blank)[0] is not None  # tracked: the predictor always places its points
+    assert tracker(blank) == (None, 0)  # detected: no face
+    assert tracker(frames[1])[0] is not None and tracker.detections == 3  # found again at once (after a miss)
+    with pytest.raises(ValueError, match="redetect_every"):
+        LandmarkTracker(redetect_every=0)
+
+
 # ---------------------------------------------------------------------------------------------- keypoint mode
 
 
