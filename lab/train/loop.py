@@ -93,6 +93,10 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     run_dir = Path(out)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
+    # SIGUSR1/SIGUSR2 handled from here on: a pause asked for during set-up (data loading) is held until the first
+    # step boundary; before, SIGUSR1's default action ended the process (scripts/pause_training.sh killed a run
+    # that was still loading its frames)
+    pause = PauseSwitch(run_dir)
 
     # --- config (a checkpoint's when resuming), networks, data, optimisers
     ckpt_path, ckpt, cfg = run_config(run_dir, model, config, max_steps, overrides)
@@ -107,7 +111,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     opts = build_optimisers(nets.animator, nets.gen_side, nets.disc_side, tp, steps_per_epoch)
 
     # --- where the run starts: its checkpoint, warm-start weights, or new (keypoints pretrained on landmarks)
-    state = _start(ckpt, ckpt_path, init_from, nets, opts, dataset, tp, run_dir, rank, total)
+    state = _start(ckpt, ckpt_path, init_from, nets, opts, dataset, tp, run_dir, rank, total, pause)
     nets.gen_run, nets.disc_run = wrap_ddp(nets.gen_side, nets.disc_side, dev, world)
     start = state.step
 
@@ -125,7 +129,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     if log is not None and progress:
         log.open_bar(run.total, start, f"train {model}")
 
-    last_losses = _steps(run, nets, opts, loader, scaler, state, log, curve)
+    last_losses = _steps(run, nets, opts, loader, scaler, state, log, curve, pause)
     teardown(world)
     return {"run_dir": str(run_dir), "step": state.step, "resumed_from": start if ckpt is not None else None,
             "total_steps": run.total, "losses": last_losses, "device_seconds": state.device_seconds,
@@ -158,7 +162,7 @@ class _Run:
 
 
 def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scaler: torch.amp.GradScaler,
-           state: Progress, log: RunLog | None, curve: CurveSchedule | None) -> dict[str, float]:
+           state: Progress, log: RunLog | None, curve: CurveSchedule | None, pause: PauseSwitch) -> dict[str, float]:
     """Train from ``state.step`` to ``run.total`` or a budget (advancing ``state``); the last step's losses.
 
     Every step: a pause if one was asked for (outside the budgets), the update, its time counted, rank 0's log
@@ -174,7 +178,6 @@ def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scal
     last_losses: dict[str, float] = {}
     if log is not None:
         log.open_csv()
-    pause = PauseSwitch(run.run_dir)  # SIGUSR1/SIGUSR2: a pause between steps, outside the budget
     try:
         for batch in loader:
             if state.step >= total:
@@ -224,7 +227,7 @@ def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scal
 
 
 def _start(ckpt: dict | None, ckpt_path: Path | None, init_from, nets: Networks, opts: Optimisers,
-           dataset: PairDataset, tp: dict, run_dir: Path, rank: int, total: int) -> Progress:
+           dataset: PairDataset, tp: dict, run_dir: Path, rank: int, total: int, pause: PauseSwitch) -> Progress:
     """Where the run starts: its checkpoint's state, the warm-start weights' step and time, or step 0 of a new
     run (with the keypoints pretrained on landmarks when ``train_params.keypoint_pretrain`` asks)."""
     if ckpt is not None:
@@ -232,7 +235,7 @@ def _start(ckpt: dict | None, ckpt_path: Path | None, init_from, nets: Networks,
     if init_from is not None:
         return warm_start(nets.animator, init_from, rank)
     state = Progress()
-    _pretrain_keypoints(nets.animator, dataset, tp, state, rank)
+    _pretrain_keypoints(nets.animator, dataset, tp, state, rank, pause)
     return state
 
 
@@ -259,18 +262,26 @@ def _dataset(data, split: str, animator, tp: dict, dp: dict) -> tuple[list, Pair
     return videos, dataset
 
 
-def _pretrain_keypoints(animator, dataset: PairDataset, tp: dict, state: Progress, rank: int) -> None:
-    """``train_params.keypoint_pretrain`` of a new run on landmarks: its time counts as training time."""
+def _pretrain_keypoints(animator, dataset: PairDataset, tp: dict, state: Progress, rank: int,
+                        pause: PauseSwitch) -> None:
+    """``train_params.keypoint_pretrain`` of a new run on landmarks: its time counts as training time, pauses
+    between its steps do not."""
     pre = tp.get("keypoint_pretrain")
     if not pre or getattr(dataset.videos[0], "landmarks", None) is None:
         return
     from lab.train.landmarks import pretrain_keypoints
 
     t_pre, c_pre = time.perf_counter(), time.process_time()
+    paused = [0.0]
+
+    def between_steps() -> None:
+        paused[0] += pause.wait_if_paused()
+
     hist = pretrain_keypoints(animator.kp_detector, dataset, steps=int(pre["steps"]), lr=float(pre.get("lr", 2e-3)),
-                              batch_size=int(pre.get("batch_size", 16)), seed=int(tp["seed"]))
-    state.train_seconds += time.perf_counter() - t_pre  # part of the training budget
+                              batch_size=int(pre.get("batch_size", 16)), seed=int(tp["seed"]),
+                              between_steps=between_steps)
+    state.train_seconds += time.perf_counter() - t_pre - paused[0]  # part of the training budget
     state.cpu_seconds += time.process_time() - c_pre
     if rank == 0 and hist:
         print(f"facelab train: keypoints pretrained on landmarks, {len(hist)} steps: L1 {hist[0]:.3f} -> "
-              f"{np.mean(hist[-50:]):.3f} ({time.perf_counter() - t_pre:.0f} s)", flush=True)
+              f"{np.mean(hist[-50:]):.3f} ({time.perf_counter() - t_pre - paused[0]:.0f} s)", flush=True)

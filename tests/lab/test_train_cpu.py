@@ -327,3 +327,52 @@ def test_pause_switch_waits_between_steps_and_reports_the_wait(tmp_path):
     finally:
         sw.close()
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def test_a_pause_asked_for_during_set_up_is_held_until_the_first_step(tmp_path, monkeypatch, capsys):
+    """scripts/pause_training.sh signals every training process; one still loading its frames used to die of
+    SIGUSR1's default action. Now the switch is installed before the data is read, and the pause is held at the
+    first step boundary (here the keypoint pretraining's), outside the training time."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import lab.train.loop as loop
+    from lab.cli import main
+    from lab.train.landmarks import landmark_cache_path
+    from lab.train.pause import PAUSED_FILE
+
+    rng = np.random.default_rng(2)
+    archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")
+    np.save(landmark_cache_path(archive), rng.uniform(10, 50, (4, 68, 2)).astype(np.float32))
+    cfg = yaml.safe_load(yaml.safe_dump(SMALL))
+    cfg["train_params"].update(loss_weights={"keypoint_landmarks": 20}, keypoint_pretrain={"steps": 2, "batch_size": 2})
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    seen: list[bool] = []
+
+    def resume_when_paused():
+        for _ in range(500):
+            if (run / PAUSED_FILE).is_file():
+                seen.append(True)
+                break
+            time.sleep(0.02)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGUSR2)
+
+    real_dataset = loop._dataset
+
+    def loading(*args, **kwargs):  # the set-up: the pause is asked for while the frames are being read
+        assert signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None), "SIGUSR1 would end the run"
+        os.kill(os.getpid(), signal.SIGUSR1)
+        threading.Thread(target=resume_when_paused, daemon=True).start()
+        return real_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_dataset", loading)
+    assert main(["train", "--model", "ultralight", "--data", str(archive), "--out", str(run), "--config",
+                 str(tmp_path / "c.yaml"), "--max-steps", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert seen == [True] and "paused (SIGUSR1)" in out and "keypoints pretrained on landmarks, 2 steps" in out
+    assert out.index("resumed after") < out.index("keypoints pretrained")  # held before the first pretraining step
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
