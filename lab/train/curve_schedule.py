@@ -72,8 +72,8 @@ class CurveSchedule:
 
         step = progress.step
         row = self.curve.score(animator.state_dict())
-        row.update(step=step, samples=step * samples_per_step, train_hours=round(progress.train_seconds / 3600, 4),
-                   cpu_hours=round(progress.cpu_seconds / 3600, 4), wall_time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        row.update(step=step, samples=step * samples_per_step, train_hours=round(progress.train_seconds / 3600, 6),
+                   cpu_hours=round(progress.cpu_seconds / 3600, 6), wall_time=time.strftime("%Y-%m-%dT%H:%M:%S"))
         append_curve_row(self.run_dir, row)
         print(f"facelab train: eval at step {step} ({row['train_hours']:.2f} h): L1 {row['l1']:.4f}  "
               f"AKD {row['akd']:.3f}  ({row['eval_seconds']:.0f} s)", flush=True)
