@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     config = ConferenceConfig(model=args.model, checkpoint=args.checkpoint, crop=not args.no_crop, gate=args.gate,
                               composition=args.composition, downlink_codec=args.codec,
                               downlink_crf=None if args.bit_rate else args.crf, downlink_bit_rate=args.bit_rate,
-                              quant_factor=args.quant_factor, gate_redetect_every=args.gate_redetect_every)
+                              quant_factor=args.quant_factor)
     out = Path(args.out)
     with cli_progress() as progress:
         res = run_conference(frames, fps, config, loaded=load_animator(args.model, args.checkpoint), work_dir=out,
