@@ -22,7 +22,7 @@ from lab.core.animator import Animator
 __all__ = ["EXPORT_VERSION", "deploy_dir", "weights_hash", "exported_graphs"]
 
 #: bump when the exported graphs change (rewrites, opset, graph layout): old cache folders are then ignored
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: the encoder's soft-argmax as MatMul (lab.deploy.rewrites)
 _GRAPH_PARTS = ("encoder", "source", "render")
 
 

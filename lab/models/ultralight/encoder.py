@@ -73,6 +73,10 @@ class UltralightKPDetector(nn.Module):
         """``x``: ``(B, 3, H, W)`` float in [0, 1] → ``{"value": (B,K,2), "jacobian": (B,K,2,2)}``."""
         if self.scale_factor != 1:
             x = F.interpolate(x, scale_factor=self.scale_factor, mode="bilinear", align_corners=False, antialias=True)
+        return self.keypoints(self.features(x))
+
+    def features(self, x: Tensor) -> Tensor:
+        """The heatmap features ``(B, fpn_channels, h/2, w/2)`` of the (already downscaled) frame ``x``."""
         x = self.stem(x)
         feats = []
         for stage in self.stages:
@@ -87,6 +91,10 @@ class UltralightKPDetector(nn.Module):
                 p = next(fuse)(F.interpolate(p, size=lat.shape[-2:], mode="nearest") + lat)
             else:
                 p = p + lat
+        return p
+
+    def keypoints(self, p: Tensor) -> dict[str, Tensor]:
+        """Keypoints (soft-argmax of the heatmaps) and Jacobians from the features ``p`` of :meth:`features`."""
         heat = self.kp(p)
         b, k, h, w = heat.shape
         logits = heat.flatten(2)
