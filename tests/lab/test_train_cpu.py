@@ -292,13 +292,29 @@ def test_trainer_attaches_landmarks_and_freezes(tmp_path, capsys):
     assert not torch.equal(ck["model"]["generator.final.weight"], init["generator.final.weight"])
 
 
+def _resume_when_paused(run_dir, seen: list, hold: float) -> None:
+    """Wait (up to 10 s) for the run's PAUSED file, note it in ``seen``, hold the pause ``hold`` s, send SIGUSR2."""
+    import os
+    import signal
+    import time
+
+    from lab.train.pause import PAUSED_FILE
+
+    for _ in range(500):
+        if (run_dir / PAUSED_FILE).is_file():
+            seen.append(True)
+            break
+        time.sleep(0.02)
+    time.sleep(hold)
+    os.kill(os.getpid(), signal.SIGUSR2)
+
+
 def test_pause_switch_waits_between_steps_and_reports_the_wait(tmp_path):
     """SIGUSR1 pauses at the next step boundary (PAUSED file written), SIGUSR2 resumes; the returned wait is
     what the trainer keeps out of the training-time budget."""
     import os
     import signal
     import threading
-    import time
 
     from lab.train.pause import PAUSED_FILE, PauseSwitch
 
@@ -306,18 +322,8 @@ def test_pause_switch_waits_between_steps_and_reports_the_wait(tmp_path):
     try:
         assert sw.wait_if_paused() == 0.0
         os.kill(os.getpid(), signal.SIGUSR1)
-        seen = []
-
-        def resume_later():
-            for _ in range(100):
-                if (tmp_path / PAUSED_FILE).is_file():
-                    seen.append(True)
-                    break
-                time.sleep(0.02)
-            time.sleep(0.3)
-            os.kill(os.getpid(), signal.SIGUSR2)
-
-        t = threading.Thread(target=resume_later)
+        seen: list[bool] = []
+        t = threading.Thread(target=_resume_when_paused, args=(tmp_path, seen, 0.3))
         t.start()
         waited = sw.wait_if_paused()
         t.join()
@@ -336,12 +342,10 @@ def test_a_pause_asked_for_during_set_up_is_held_until_the_first_step(tmp_path, 
     import os
     import signal
     import threading
-    import time
 
     import lab.train.loop as loop
     from lab.cli import main
     from lab.train.landmarks import landmark_cache_path
-    from lab.train.pause import PAUSED_FILE
 
     rng = np.random.default_rng(2)
     archive = export_frames([VideoFrames("v", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8))], tmp_path / "d.npz")
@@ -351,22 +355,12 @@ def test_a_pause_asked_for_during_set_up_is_held_until_the_first_step(tmp_path, 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
     seen: list[bool] = []
-
-    def resume_when_paused():
-        for _ in range(500):
-            if (run / PAUSED_FILE).is_file():
-                seen.append(True)
-                break
-            time.sleep(0.02)
-        time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGUSR2)
-
     real_dataset = loop._dataset
 
     def loading(*args, **kwargs):  # the set-up: the pause is asked for while the frames are being read
         assert signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None), "SIGUSR1 would end the run"
         os.kill(os.getpid(), signal.SIGUSR1)
-        threading.Thread(target=resume_when_paused, daemon=True).start()
+        threading.Thread(target=_resume_when_paused, args=(run, seen, 0.5), daemon=True).start()
         return real_dataset(*args, **kwargs)
 
     monkeypatch.setattr(loop, "_dataset", loading)
