@@ -76,6 +76,16 @@ def blend_mask(width: int, height: int, feather: float = 0.12) -> np.ndarray:
     return np.outer(ramp(height), ramp(width)).astype(np.float32)
 
 
+def _checked(full: np.ndarray, method: str) -> np.ndarray:
+    """``full`` as an array, after checking it is ``(H, W, 3)`` uint8 and ``method`` is known (else ValueError)."""
+    if method not in COMPOSITION_METHODS:
+        raise ValueError(f"unknown composition method '{method}'; choose from {', '.join(COMPOSITION_METHODS)}")
+    full = np.asarray(full)
+    if full.dtype != np.uint8 or full.ndim != 3 or full.shape[2] != 3:
+        raise ValueError(f"full frame must be (H, W, 3) uint8 RGB, got {full.shape} {full.dtype}")
+    return full
+
+
 def compose(full: np.ndarray, crop: np.ndarray, box: CropBox, method: str = "feather",
             feather: float = 0.12) -> np.ndarray:
     """Compose an animated crop into a full-resolution frame.
@@ -90,11 +100,7 @@ def compose(full: np.ndarray, crop: np.ndarray, box: CropBox, method: str = "fea
     Returns:
         A new ``(H, W, 3)`` uint8 RGB frame.
     """
-    if method not in COMPOSITION_METHODS:
-        raise ValueError(f"unknown composition method '{method}'; choose from {', '.join(COMPOSITION_METHODS)}")
-    full = np.asarray(full)
-    if full.dtype != np.uint8 or full.ndim != 3 or full.shape[2] != 3:
-        raise ValueError(f"full frame must be (H, W, 3) uint8 RGB, got {full.shape} {full.dtype}")
+    full = _checked(full, method)
     if method == "naive":
         return paste_back(full, crop, box)
     x0, y0, x1, y1 = _box(box, full)
@@ -124,11 +130,7 @@ class Compositor:
     """
 
     def __init__(self, full: np.ndarray, box: CropBox, method: str = "feather", feather: float = 0.12) -> None:
-        if method not in COMPOSITION_METHODS:
-            raise ValueError(f"unknown composition method '{method}'; choose from {', '.join(COMPOSITION_METHODS)}")
-        full = np.asarray(full)
-        if full.dtype != np.uint8 or full.ndim != 3 or full.shape[2] != 3:
-            raise ValueError(f"full frame must be (H, W, 3) uint8 RGB, got {full.shape} {full.dtype}")
+        full = _checked(full, method)
         self.full = np.array(full, copy=True)
         self.box = _box(box, full)
         self.method = method

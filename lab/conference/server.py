@@ -38,10 +38,16 @@ def compose_head(reference_full: np.ndarray, head: np.ndarray, box: tuple[int, i
     is the whole frame there is nothing around it to compose into: the head is resized to the frame."""
     from lab.codec.composition import compose, resize_rgb
 
-    h, w = reference_full.shape[:2]
-    if box == (0, 0, w, h):
+    if _whole_frame(reference_full, box):
+        h, w = reference_full.shape[:2]
         return resize_rgb(head, w, h)
     return compose(reference_full, head, box, method, feather)
+
+
+def _whole_frame(reference_full: np.ndarray, box) -> bool:
+    """Whether ``box`` is the whole frame (then a head is resized to it, with nothing around it to compose into)."""
+    h, w = reference_full.shape[:2]
+    return tuple(box) == (0, 0, w, h)
 
 
 def head_compositor(reference_full: np.ndarray, box: tuple[int, int, int, int], method: str, feather: float):
@@ -50,8 +56,8 @@ def head_compositor(reference_full: np.ndarray, box: tuple[int, int, int, int], 
     (:class:`lab.codec.composition.Compositor`)."""
     from lab.codec.composition import Compositor, resize_rgb
 
-    h, w = reference_full.shape[:2]
-    if tuple(box) == (0, 0, w, h):
+    if _whole_frame(reference_full, box):
+        h, w = reference_full.shape[:2]
         return lambda head: resize_rgb(head, w, h)
     return Compositor(reference_full, box, method, feather)
 
