@@ -126,6 +126,9 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     curve = CurveSchedule.open(model, cfg, data, eval_data, run_dir, state.train_seconds) if rank == 0 else None
     if run.max_train_s is not None and state.train_seconds >= run.max_train_s:
         run.total = start  # the budget is spent: nothing to run
+        if rank == 0:
+            print(f"facelab train: training budget of {tp['max_train_hours']} h already spent at step {start}",
+                  flush=True)
     if log is not None and progress:
         log.open_bar(run.total, start, f"train {model}")
 
@@ -133,7 +136,8 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     teardown(world)
     return {"run_dir": str(run_dir), "step": state.step, "resumed_from": start if ckpt is not None else None,
             "total_steps": run.total, "losses": last_losses, "device_seconds": state.device_seconds,
-            "train_hours": state.train_seconds / 3600, "cpu_hours": state.cpu_seconds / 3600, "precision": precision}
+            "train_hours": state.train_seconds / 3600, "cpu_hours": state.cpu_seconds / 3600, "precision": precision,
+            "budget_spent": run.max_train_s is not None and state.train_seconds >= run.max_train_s}
 
 @dataclass
 class _Run:

@@ -155,6 +155,7 @@ def test_budget_and_learning_curve(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "precision: bf16 autocast on CPU (forced)" in out and "(1 threads)" in out
     assert "training budget of 1e-09 h spent at step 1" in out
+    assert json.loads(out.strip().splitlines()[-1])["budget_spent"] is True  # what cpu_train.sh all chains on
     rows = _curve(run)
     assert [int(r["step"]) for r in rows] == [0, 1]
     static = json.loads((run / "curve_static.json").read_text())
@@ -163,8 +164,12 @@ def test_budget_and_learning_curve(tmp_path, capsys):
     assert abs(float(rows[0]["l1"]) - static["static"]["l1"]) < 0.02
     assert float(rows[1]["train_hours"]) > 0 and float(rows[1]["cpu_hours"]) > 0
     assert main([*args]) == 0  # same budget: nothing left to do
+    out = capsys.readouterr().out
+    assert "training budget of 1e-09 h already spent at step 1" in out
+    assert json.loads(out.strip().splitlines()[-1])["budget_spent"] is True
     assert len(_curve(run)) == 2
     assert main([*args, "--max-train-hours", "1", "--max-steps", "3"]) == 0  # a larger budget resumes
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["budget_spent"] is False  # steps ran out
     rows = _curve(run)
     assert [int(r["step"]) for r in rows] == [0, 1, 3]
     assert main(["export-weights", str(run), str(tmp_path / "w.safetensors")]) == 0
