@@ -42,6 +42,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch threads of this process (torch.set_num_threads)")
     p.add_argument("--max-train-hours", type=float,
                    help="stop once this much training time is spent, over all resumes (equal-budget runs)")
+    p.add_argument("--lr-drop-hours", type=float, nargs="+", metavar="H",
+                   help="drop the learning rate 10x at each of these training-hours (a time budget's schedule; a "
+                        "resumed run takes them too)")
     p.add_argument("--eval-every-minutes", type=float,
                    help="score held-out clips (L1, AKD) every N minutes of training time into RUN/curve.csv")
     p.add_argument("--eval-data", help="held-out data for the curve (default: --data's test split)")
@@ -53,7 +56,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     overrides = {"batch_size": args.batch_size, "num_workers": args.num_workers, "amp": args.precision,
                  "max_train_hours": args.max_train_hours, "frame_size": args.size,
-                 "eval_every_minutes": args.eval_every_minutes}
+                 "eval_every_minutes": args.eval_every_minutes, "hour_milestones": args.lr_drop_hours}
     summary = train(args.model, args.data, args.out, config=args.config, max_steps=args.max_steps, split=args.split,
                     device=args.device, overrides={k: v for k, v in overrides.items() if v is not None},
                     progress=not args.no_progress, time_budget_minutes=args.time_budget_minutes,

@@ -24,7 +24,7 @@ __all__ = ["CKPT_DIR", "RESUME_OVERRIDES", "Progress", "checkpoint_state", "late
            "run_config", "save_checkpoint", "warm_start"]
 
 CKPT_DIR = "checkpoints"
-RESUME_OVERRIDES = ("max_train_hours", "eval_every_minutes", "num_workers", "step_milestones")
+RESUME_OVERRIDES = ("max_train_hours", "eval_every_minutes", "num_workers", "step_milestones", "hour_milestones")
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:

@@ -10,6 +10,9 @@ key                               meaning
 ``num_epochs``, ``num_repeats``   FOMM's epoch = every video ``num_repeats`` times
 ``epoch_milestones``              epochs where the learning rate drops 10× (MultiStepLR, as FOMM)
 ``step_milestones``               the same in optimiser steps (overrides epoch_milestones; for small data)
+``hour_milestones``               the same in training-hours (a time budget's schedule: the equal-budget runs
+                                  drop at 60 % and 90 % of theirs, as FOMM at epochs 60 and 90 of 100); it
+                                  multiplies the step/epoch schedule's factor
 ``lr_generator``                  Adam lr of everything but the encoder (betas 0.5, 0.999 as FOMM)
 ``lr_kp_detector``                Adam lr of the encoder (sender-side) modules
 ``lr_discriminator``              Adam lr of the discriminator (only when a GAN is trained)
@@ -53,6 +56,7 @@ TRAIN_DEFAULTS: dict = {
     "grad_clip": 0.0,
     "amp": "auto",
     "step_milestones": None,
+    "hour_milestones": None,
     "max_train_hours": None,
     "eval_every_minutes": None,
     "num_workers": 2,

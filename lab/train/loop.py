@@ -180,6 +180,7 @@ def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scal
     if curve is not None and curve.due(state.train_seconds):
         curve.evaluate(nets.animator, state, run.bs * run.world)
     last_losses: dict[str, float] = {}
+    lr_f = 1.0  # the factor of the step before (the log line says when it changes)
     if log is not None:
         log.open_csv()
     try:
@@ -192,7 +193,11 @@ def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scal
             t0 = time.perf_counter()
             c0 = time.process_time()
             res = train_step(nets, opts, batch, state.step, seed=seed, rank=run.rank, dev=run.dev, scaler=scaler,
-                             clip=clip)
+                             clip=clip, train_hours=state.train_seconds / 3600)
+            if res.lr_f != lr_f and run.rank == 0:  # the run's start, and each milestone passed
+                print(f"facelab train: learning rate x{res.lr_f:g} from step {state.step} "
+                      f"({state.train_seconds / 3600:.2f} training-hours)", flush=True)
+            lr_f = res.lr_f
             state.step += 1
             if cuda:
                 torch.cuda.synchronize(run.dev)

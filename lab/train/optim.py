@@ -4,8 +4,8 @@
   ``lr_kp_detector`` and the rest at ``lr_generator``; the discriminator's at ``lr_discriminator``;
 * ``train_params.optimizer``: FOMM's Adam (betas 0.5, 0.999) or X2Face's SGD;
 * MultiStepLR as a factor 0.1 per milestone passed, milestones in epochs (``epoch_milestones``) or in steps
-  (``step_milestones``), applied to each group's ``initial_lr`` before every step (a resumed run computes the
-  same rate from its step);
+  (``step_milestones``), and in training-hours (``hour_milestones``), applied to each group's ``initial_lr``
+  before every step (a resumed run computes the same rate from its step and its hours);
 * ``train_params.freeze``: parameters held at their initial values for the first steps.
 """
 
@@ -18,8 +18,10 @@ import torch
 __all__ = ["Optimisers", "build_optimisers", "frozen_params", "lr_factor", "make_optimizer", "step_milestones"]
 
 
-def lr_factor(step: int, milestones_steps: list[int]) -> float:
-    return 0.1 ** sum(step >= m for m in milestones_steps)
+def lr_factor(step: int, milestones_steps: list[int], train_hours: float = 0.0,
+              milestones_hours: list[float] | None = None) -> float:
+    """0.1 per milestone passed: steps (``step >= m``) and training-hours (``train_hours >= h``)."""
+    return 0.1 ** (sum(step >= m for m in milestones_steps) + sum(train_hours >= h for h in milestones_hours or []))
 
 
 def step_milestones(tp: dict, steps_per_epoch: int) -> list[int]:
@@ -64,10 +66,12 @@ class Optimisers:
     frozen: list[torch.nn.Parameter]
     freeze: dict | None  # train_params.freeze
     milestones: list[int]
+    hour_milestones: list[float]
 
-    def set_lr(self, step: int) -> float:
-        """Set every group's rate for ``step`` (``initial_lr`` × the milestone factor); returns the factor."""
-        lr_f = lr_factor(step, self.milestones)
+    def set_lr(self, step: int, train_hours: float = 0.0) -> float:
+        """Set every group's rate for ``step``, ``train_hours`` into the run (``initial_lr`` × the milestone
+        factor); returns the factor."""
+        lr_f = lr_factor(step, self.milestones, train_hours, self.hour_milestones)
         for o in (self.opt, self.opt_d):
             if o is not None:
                 for g in o.param_groups:
@@ -103,4 +107,5 @@ def build_optimisers(animator, gen_side: torch.nn.Module, disc_side: torch.nn.Mo
         opt_d = make_optimizer([{"params": list(disc_side.parameters()), "lr": tp["lr_discriminator"]}], tp)
         for g in opt_d.param_groups:
             g["initial_lr"] = g["lr"]
-    return Optimisers(groups, gen_params, opt, opt_d, frozen, tp.get("freeze"), step_milestones(tp, steps_per_epoch))
+    return Optimisers(groups, gen_params, opt, opt_d, frozen, tp.get("freeze"), step_milestones(tp, steps_per_epoch),
+                      [float(h) for h in tp.get("hour_milestones") or []])

@@ -66,10 +66,11 @@ def build_networks(model: str, cfg: dict, dev: torch.device, rank: int,
 
 
 def train_step(nets: Networks, opts: Optimisers, batch: dict, step: int, *, seed: int, rank: int,
-               dev: torch.device, scaler: torch.amp.GradScaler, clip: float) -> StepResult:
-    """One update of the generator side, then of the discriminator, on ``batch`` (step ``step``, 0-based)."""
+               dev: torch.device, scaler: torch.amp.GradScaler, clip: float, train_hours: float = 0.0) -> StepResult:
+    """One update of the generator side, then of the discriminator, on ``batch`` (step ``step``, 0-based,
+    ``train_hours`` of training time before it: the learning rate's milestones)."""
     torch.manual_seed(hash((seed, step, rank)) % (2**63))
-    lr_f = opts.set_lr(step)
+    lr_f = opts.set_lr(step, train_hours)
     source = batch["source"].to(dev, non_blocking=True)
     driving = batch["driving"].to(dev, non_blocking=True)
     extras = {k: batch[k].to(dev) for k in ("kp_target_source", "kp_target_driving") if k in batch}

@@ -185,6 +185,37 @@ def test_budget_and_learning_curve(tmp_path, capsys):
     assert (tmp_path / "curves" / "curves.html").stat().st_size > 1000
 
 
+def test_learning_rate_drops_at_training_hours(tmp_path, capsys):
+    """``--lr-drop-hours``: 10x per milestone passed, on top of the step milestones; a resumed run takes new ones
+    and says when the rate changes."""
+    from lab.cli import main
+    from lab.core.checkpoint import safe_load
+    from lab.train.checkpointing import latest_checkpoint
+    from lab.train.optim import lr_factor
+
+    assert lr_factor(10, [5], 2.0, [1.0, 3.0]) == pytest.approx(0.01)
+    assert lr_factor(4, [5], 0.5, [1.0]) == 1.0
+    rng = np.random.default_rng(2)
+    vids = [VideoFrames(f"v{i}", (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8)) for i in range(2)]
+    archive = export_frames(vids, tmp_path / "d.npz")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(SMALL))
+    run = tmp_path / "run"
+    args = ["train", "--model", "ultralight", "--data", str(archive), "--out", str(run), "--config",
+            str(tmp_path / "c.yaml"), "--threads", "1", "--precision", "fp32", "--no-progress"]
+
+    def lrs():
+        groups = safe_load(latest_checkpoint(run))["optimizer"]["param_groups"]
+        return [g["lr"] / g["initial_lr"] for g in groups]
+
+    assert main([*args, "--max-steps", "2", "--lr-drop-hours", "1"]) == 0
+    assert "learning rate" not in capsys.readouterr().out
+    assert lrs() == [1.0] * len(lrs())
+    assert yaml.safe_load((run / "config.yaml").read_text())["train_params"]["hour_milestones"] == [1.0]
+    assert main([*args, "--max-steps", "3", "--lr-drop-hours", "0"]) == 0  # resumed: the drop is passed
+    assert "learning rate x0.1 from step 2 (" in capsys.readouterr().out
+    assert lrs() == pytest.approx([0.1] * len(lrs()))
+
+
 def test_cpu_batch_is_sized_to_memory(monkeypatch, capsys):
     """The YAML's GPU batch is lowered to what fits (said in the log); an explicit --batch-size that cannot fit is
     refused with a message naming --batch-size, before any allocation."""
