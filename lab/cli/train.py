@@ -68,10 +68,35 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commit() -> str | None:
+    """This checkout's commit (short hash, ``+dirty`` with uncommitted changes), or None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def _run_export_weights(args: argparse.Namespace) -> int:
     from lab.train import export_inference_weights
 
-    path = export_inference_weights(args.run, args.out)
+    extra = {}
+    for item in args.meta or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"export-weights: --meta wants KEY=VALUE, got {item!r}")
+        try:
+            extra[key] = json.loads(value)  # numbers, lists and objects as JSON; anything else as text
+        except json.JSONDecodeError:
+            extra[key] = value
+    extra.setdefault("commit", _commit())
+    path = export_inference_weights(args.run, args.out, extra={k: v for k, v in extra.items() if v is not None})
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, fp16)")
     return 0
 
@@ -120,9 +145,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export-weights", help="write an fp16 inference file from a training run",
                        description="Export the newest checkpoint of a run folder (or a checkpoint file) as an fp16 "
-                                   ".safetensors file with its metadata (data, steps, GPU-minutes, losses used).")
+                                   ".safetensors file with its metadata (data, steps, GPU-minutes, training and CPU hours, "
+                                   "losses, recipe, warm start, commit, and any --meta).")
     p.add_argument("run", help="run folder or checkpoint file")
     p.add_argument("out", help="output .safetensors path")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE",
+                   help="add to the metadata (VALUE as JSON where it parses, else text; repeatable), e.g. "
+                        "--meta recipe='...' --meta held_out_256='{\"l1\": 0.04}'; the commit is added by default")
     p.set_defaults(func=_run_export_weights)
 
     p = sub.add_parser("export-frames", help="pack a data split into one .npz frame archive",

@@ -14,10 +14,13 @@ from lab.train.checkpointing import CKPT_DIR, latest_checkpoint
 __all__ = ["export_inference_weights"]
 
 
-def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write an fp16 ``.safetensors`` inference file from a run's newest checkpoint, with its metadata.
+def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.PathLike,
+                             extra: dict | None = None) -> Path:
+    """Write an fp16 ``.safetensors`` inference file from a run's newest checkpoint (or a checkpoint file).
 
-    The metadata records the model, its config, the data it saw, steps, device-minutes and losses used.
+    The metadata records the model, its config, the data it saw, steps, device-minutes, training and CPU hours,
+    the losses used, the recipe (the run's ``train_params``), the weights it was warm-started from, and
+    ``extra`` (e.g. the commit and a held-out score: what the shipped file's README cites).
     """
     from lab import __version__
     from lab.core.checkpoint import load_state_dict_strict, safe_load, save_inference_weights
@@ -48,5 +51,9 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
         "facelab_version": __version__,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_checkpoint": ck_path.name,
+        "train_params": ck["config"].get("train_params"),
     }
+    if ck.get("warm_from"):
+        meta["warm_from"] = ck["warm_from"]
+    meta.update(extra or {})
     return save_inference_weights(animator, out, meta=meta, dtype=torch.float16)

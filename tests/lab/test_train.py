@@ -142,10 +142,17 @@ def test_single_process_train_export_and_load(tmp_path):
     assert rc == 0
     assert (tmp_path / "run" / "config.yaml").is_file()
     out = tmp_path / "w.safetensors"
-    assert main(["export-weights", str(tmp_path / "run"), str(out)]) == 0
+    assert main(["export-weights", str(tmp_path / "run"), str(out), "--meta", "recipe=a note",
+                 "--meta", 'held_out={"l1": 0.04}']) == 0
     run_cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     m = create_animator("ultralight", checkpoint=out, config=run_cfg)
     assert m.checkpoint_meta["steps"] == 2
+    assert m.checkpoint_meta["recipe"] == "a note" and m.checkpoint_meta["held_out"] == {"l1": 0.04}
+    assert m.checkpoint_meta["train_params"]["max_steps"] == 2
+    if (Path(__file__).resolve().parents[2] / ".git").exists():
+        assert m.checkpoint_meta["commit"]
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        main(["export-weights", str(tmp_path / "run"), str(out), "--meta", "no-equals-sign"])
     assert m.checkpoint_meta["data"]["videos"] == 2
     assert "perceptual" in m.checkpoint_meta["losses"]
     # a second run into the same folder with another model is refused with a clear error
