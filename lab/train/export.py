@@ -10,6 +10,7 @@ import torch
 
 from lab.core.registry import create_animator
 from lab.train.checkpointing import CKPT_DIR, latest_checkpoint
+from lab.train.curves import config_at_resolution
 
 __all__ = ["export_inference_weights"]
 
@@ -32,6 +33,13 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
     ck = safe_load(ck_path)
     animator = create_animator(ck["model_name"], config=ck["config"])
     load_state_dict_strict(animator, ck["model"], what=str(ck_path))
+    # the file runs in the model's own config, at its own frame size (every loader builds that): a run trained
+    # at another size (the 128² curriculum phase) is described at the native size, its training size kept apart
+    trained_size = int((ck["config"].get("dataset_params", {}).get("frame_shape") or [0])[0])
+    native_size = int(create_animator(ck["model_name"]).config.get("dataset_params", {}).get("frame_shape", [0])[0])
+    run_cfg = ck["config"]
+    if trained_size and native_size and trained_size != native_size:
+        run_cfg = config_at_resolution(run_cfg, native_size)
     minutes = ck.get("device_seconds", 0.0) / 60.0
     data = dict(ck.get("data") or {})
     meta = {
@@ -47,7 +55,8 @@ def export_inference_weights(run_dir_or_ckpt: str | os.PathLike, out: str | os.P
         "data": data,
         "losses": ck.get("objective"),
         "last_losses": ck.get("last_losses"),
-        "model_params": ck["config"].get("model_params"),
+        "model_params": run_cfg.get("model_params"),
+        "trained_frame_size": trained_size or None,
         "facelab_version": __version__,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "source_checkpoint": ck_path.name,

@@ -178,6 +178,10 @@ def test_budget_and_learning_curve(tmp_path, capsys):
     with safe_open(str(tmp_path / "w.safetensors"), "pt") as f:
         meta = json.loads(f.metadata()["facelab"])
     assert meta["steps"] == 3 and meta["train_hours"] >= 0 and "bf16" in meta["precision"]
+    # trained at 64², described at the model's own 256² (what loaders build), with the views it trained on
+    trained = yaml.safe_load((run / "config.yaml").read_text())["model_params"]["kp_detector_params"]
+    assert meta["trained_frame_size"] == 64
+    assert meta["model_params"]["kp_detector_params"]["scale_factor"] == trained["scale_factor"] * 64 / 256
     # the learning-curve report reads the run folder: one line per model, the static line, the subset
     assert main(["curves", str(run), "--out", str(tmp_path / "curves"), "--no-png"]) == 0
     md = (tmp_path / "curves" / "curves.md").read_text()
