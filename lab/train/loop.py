@@ -124,7 +124,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     run.deadline = time.monotonic() + 60.0 * time_budget_minutes if time_budget_minutes is not None else None
     run.max_train_s = 3600.0 * float(tp["max_train_hours"]) if tp.get("max_train_hours") else None
     curve = CurveSchedule.open(model, cfg, data, eval_data, run_dir, state.train_seconds) if rank == 0 else None
-    if run.max_train_s is not None and state.train_seconds >= run.max_train_s:
+    if run.budget_spent(state):
         run.total = start  # the budget is spent: nothing to run
         if rank == 0:
             print(f"facelab train: training budget of {tp['max_train_hours']} h already spent at step {start}",
@@ -137,7 +137,7 @@ def train(model: str, data: str | os.PathLike, out: str | os.PathLike, config: s
     return {"run_dir": str(run_dir), "step": state.step, "resumed_from": start if ckpt is not None else None,
             "total_steps": run.total, "losses": last_losses, "device_seconds": state.device_seconds,
             "train_hours": state.train_seconds / 3600, "cpu_hours": state.cpu_seconds / 3600, "precision": precision,
-            "budget_spent": run.max_train_s is not None and state.train_seconds >= run.max_train_s}
+            "budget_spent": run.budget_spent(state)}
 
 @dataclass
 class _Run:
@@ -157,6 +157,10 @@ class _Run:
     total: int  # the step to stop at
     deadline: float | None = None  # time.monotonic() of --time-budget-minutes
     max_train_s: float | None = None  # train_params.max_train_hours in seconds of training time
+
+    def budget_spent(self, state: Progress) -> bool:
+        """Whether ``state`` has spent the run's training-time budget (``max_train_hours``; none: never)."""
+        return self.max_train_s is not None and state.train_seconds >= self.max_train_s
 
     def meta(self, objective: dict) -> dict:
         """meta.json: what the run is and where it runs."""
@@ -208,7 +212,7 @@ def _steps(run: _Run, nets: Networks, opts: Optimisers, loader: DataLoader, scal
             state.cpu_seconds += time.process_time() - c0
             if log is not None:
                 log.record(state.step, total, last_losses, opts.lr(res.lr_f), res.source, res.driving, res.generated)
-            budget_spent = run.max_train_s is not None and state.train_seconds >= run.max_train_s
+            budget_spent = run.budget_spent(state)
             stop = (deadline is not None and time.monotonic() > deadline) or budget_spent
             stop = agree_to_stop(stop, run.world, run.dev)
             if run.rank == 0 and (state.step % int(tp.get("checkpoint_every", 500)) == 0 or state.step == total
