@@ -145,8 +145,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("export-weights", help="write an fp16 inference file from a training run",
                        description="Export the newest checkpoint of a run folder (or a checkpoint file) as an fp16 "
-                                   ".safetensors file with its metadata (data, steps, GPU-minutes, training and CPU hours, "
-                                   "losses, recipe, warm start, commit, and any --meta).")
+                                   ".safetensors file with its metadata (data, steps, GPU-minutes, training and CPU "
+                                   "hours, losses, recipe, warm start, commit, and any --meta).")
     p.add_argument("run", help="run folder or checkpoint file")
     p.add_argument("out", help="output .safetensors path")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE",
